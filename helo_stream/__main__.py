@@ -1,0 +1,3 @@
+from helo_stream.cli import main
+
+main()

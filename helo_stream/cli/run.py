@@ -1,0 +1,145 @@
+"""``helo-stream run``: the live pipeline, optionally fed by a replayed recording."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from helo_stream.config import load_pipeline
+
+
+#: How long a replay started by ``run`` waits for the pipeline's inlets before playing.
+REPLAY_WAIT_S = 30.0
+
+
+def _format_line(message: dict) -> str:
+    from helo_stream.pipeline.runner import top_labels
+
+    tops = " ".join(f"{label}={p:.3f}" for label, p in top_labels(message, 3))
+    health = ",".join(f"{m}:{s}" for m, s in message["modalities"].items())
+    return (
+        f"[{message['subject']}] seq={message['seq']:<6d} end={message['window']['end']:.2f} "
+        f"{tops}  ({health})  {message['latency_ms']['window_to_publish']:.1f} ms"
+    )
+
+
+def start_replay(
+    path: Path, *, speed: float, loop: bool, subject: str | None, start_s: float,
+    duration_s: float | None,
+) -> subprocess.Popen[bytes]:
+    """The replay as a child process, so its pacing never competes with the pipeline's GIL."""
+    cmd = [sys.executable, "-m", "helo_stream", "replay", str(path), "--speed", str(speed),
+           "--wait-for-consumers", str(REPLAY_WAIT_S), "--no-progress"]
+    if loop:
+        cmd.append("--loop")
+    if subject:
+        cmd += ["--subject", subject]
+    if start_s:
+        cmd += ["--start", str(start_s)]
+    if duration_s is not None:
+        cmd += ["--duration", str(duration_s)]
+    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+
+
+def stop_process(proc: subprocess.Popen[bytes], *, timeout: float = 2.0) -> None:
+    """Interrupt, then terminate, then kill: the child gets a chance to close its outlets."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if proc.poll() is not None:
+            return
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=timeout / 2)
+        except subprocess.TimeoutExpired:
+            continue
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+@click.command("run")
+@click.argument("pipeline_file", type=click.Path(path_type=Path))
+@click.option("--replay", "replay_path", type=click.Path(path_type=Path), default=None,
+              help="Replay this recording as fake LSL devices alongside the pipeline.")
+@click.option("--speed", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
+              help="Replay speed (with --replay).")
+@click.option("--loop", is_flag=True, help="Loop the replay (with --replay).")
+@click.option("--start", "start_s", type=click.FloatRange(min=0), default=0.0,
+              help="Replay from this many seconds into the recording.")
+@click.option("--duration", "duration_s", type=click.FloatRange(min=0), default=None,
+              help="Replay only this many seconds.")
+@click.option("--subject", default=None,
+              help="Use the streams of this subject (overrides the pipeline's 'subject').")
+@click.option("--address", default=None, help="Publish on this ZeroMQ address instead.")
+@click.option("--json", "as_json", is_flag=True, help="Print each message as a JSON line.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing per message.")
+def run_command(
+    pipeline_file: Path,
+    replay_path: Path | None,
+    speed: float,
+    loop: bool,
+    start_s: float,
+    duration_s: float | None,
+    subject: str | None,
+    address: str | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Run PIPELINE_FILE: resolve its devices, publish emotion distributions on ZeroMQ."""
+    from helo_stream.pipeline.runner import PipelineRunner
+
+    pipeline = load_pipeline(pipeline_file)
+    if address is not None:
+        publisher = pipeline.config.publisher.model_copy(update={"address": address})
+        config = pipeline.config.model_copy(update={"publisher": publisher})
+        pipeline = type(pipeline)(
+            pipeline.path, config, pipeline.profiles, pipeline.modalities, pipeline.checkpoint_path
+        )
+
+    def show(message: dict) -> None:
+        if quiet:
+            return
+        click.echo(json.dumps(message) if as_json else _format_line(message))
+
+    if replay_path is not None:
+        from helo_stream.recordings import load_recording
+
+        # Fail here, not in the child, on a bad file; and follow the replayed subject's streams.
+        subject = subject or load_recording(replay_path).subject
+    runner = PipelineRunner(pipeline, subject=subject, on_message=show)  # loads the checkpoint
+    replay_proc = None
+    if replay_path is not None:
+        replay_proc = start_replay(
+            replay_path, speed=speed, loop=loop, subject=subject, start_s=start_s,
+            duration_s=duration_s,
+        )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    interrupted = False
+    try:
+        runner.open()
+        click.echo(
+            f"helo-stream: {pipeline.name} for subject {runner.subject!r} -> "
+            f"{pipeline.config.publisher.address} topic {pipeline.config.publisher.topic!r}",
+            err=True,
+        )
+        until = (lambda: replay_proc.poll() is not None) if replay_proc is not None else None
+        runner.run(stop=stop, until=until)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        runner.close()
+        if replay_proc is not None:
+            stop_process(replay_proc)
+    click.echo(
+        f"helo-stream: {'interrupted; ' if interrupted else ''}published "
+        f"{runner.stats.published} message(s)",
+        err=True,
+    )
+    if replay_proc is not None and replay_proc.returncode not in (0, -signal.SIGINT, 130):
+        raise click.ClickException(f"the replay exited with code {replay_proc.returncode}")

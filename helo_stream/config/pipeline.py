@@ -1,0 +1,178 @@
+"""Pipeline configuration: devices to resolve, windows, signal stages, model and publisher."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ProcessingFlag = Literal["clocksync", "dejitter", "monotonize", "threadsafe"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DeviceRef(_Strict):
+    """A device the pipeline resolves on the network, described by a profile in ``devices/``."""
+
+    profile: str = Field(
+        min_length=1,
+        description="Profile name (a file in the project's devices/ folder) or a path to a YAML "
+        "profile, relative to the pipeline file.",
+    )
+    optional: bool = Field(
+        default=False, description="Start without this device when it is not found."
+    )
+    processing_flags: tuple[ProcessingFlag, ...] = Field(
+        default=("clocksync",),
+        description="pylsl post-processing applied by every inlet of this device.",
+    )
+
+
+class WindowConfig(_Strict):
+    """Sliding windows on the LSL clock."""
+
+    length_s: float = Field(default=60.0, gt=0, description="Window length L in seconds.")
+    step_s: float = Field(default=0.25, gt=0, description="Time between window ends in seconds.")
+    stale_after_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="Wall-clock seconds without new samples after which a stream is 'stale' "
+        "and windows stop waiting for it.",
+    )
+    missing_after_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Wall-clock seconds without new samples after which a stream is 'missing'.",
+    )
+    buffer_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="Ring-buffer length per stream in seconds; default twice the window length.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> WindowConfig:
+        if self.step_s > self.length_s:
+            raise ValueError(f"step_s ({self.step_s}) must not exceed length_s ({self.length_s})")
+        if self.missing_after_s < self.stale_after_s:
+            raise ValueError("missing_after_s must be at least stale_after_s")
+        if self.buffer_s is not None and self.buffer_s < self.length_s:
+            raise ValueError(f"buffer_s ({self.buffer_s}) must be at least length_s")
+        return self
+
+    @property
+    def buffer_seconds(self) -> float:
+        return self.buffer_s if self.buffer_s is not None else 2.0 * self.length_s
+
+
+class FilterConfig(_Strict):
+    """A causal IIR (Butterworth, second-order sections) applied once per incoming chunk."""
+
+    kind: Literal["bandpass", "lowpass", "highpass", "bandstop"]
+    low_hz: float | None = Field(default=None, gt=0)
+    high_hz: float | None = Field(default=None, gt=0)
+    order: int = Field(default=4, ge=1, le=10)
+    design: Literal["scipy", "mne"] = "scipy"
+
+    @model_validator(mode="after")
+    def _cutoffs(self) -> FilterConfig:
+        need = {
+            "bandpass": ("low_hz", "high_hz"),
+            "bandstop": ("low_hz", "high_hz"),
+            "lowpass": ("high_hz",),
+            "highpass": ("low_hz",),
+        }[self.kind]
+        missing = [name for name in need if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"a {self.kind} filter needs {' and '.join(missing)}")
+        if self.low_hz is not None and self.high_hz is not None and self.low_hz >= self.high_hz:
+            raise ValueError(f"low_hz ({self.low_hz}) must be below high_hz ({self.high_hz})")
+        return self
+
+
+class ModalityConfig(_Strict):
+    """One modality: which device stream feeds it, how it is filtered, which features it yields."""
+
+    device: str = Field(description="Key of an entry in 'devices'.")
+    stream: str = Field(description="Stream key inside that device's profile.")
+    filter: FilterConfig | None = None
+    features: tuple[str, ...] | None = Field(
+        default=None, description="Feature names; all the extractor offers when unset."
+    )
+    required: bool = Field(
+        default=True, description="Windows wait for this modality while it is not stale."
+    )
+
+
+class ModelConfig(_Strict):
+    """The model stage: a checkpoint and the labels it must produce."""
+
+    name: Literal["helo", "mlp"] = "helo"
+    checkpoint: Path = Field(description="Checkpoint file, relative to the pipeline file.")
+    labels: tuple[str, ...] = Field(min_length=2)
+    calibration_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="Seconds of a subject's own windows used for per-subject feature "
+        "normalisation; population statistics are used until then.",
+    )
+
+
+class PublisherConfig(_Strict):
+    """ZeroMQ PUB sink."""
+
+    address: str = Field(default="tcp://127.0.0.1:5556", pattern=r"^(tcp|ipc|inproc)://.+")
+    topic: str = Field(default="helo/emotion", min_length=1)
+    bind: bool = Field(
+        default=True, description="Bind the address (default) or connect to it (e.g. a broker)."
+    )
+    send_hwm: int = Field(default=1000, ge=1, description="ZeroMQ send high-water mark.")
+
+
+class TrainingConfig(_Strict):
+    """How offline datasets are cut from recordings for training and evaluation."""
+
+    step_s: float = Field(default=2.0, gt=0, description="Window step for training datasets.")
+    epochs: int = Field(default=30, ge=1)
+    batch_size: int = Field(default=256, ge=1)
+    lr: float = Field(default=1e-3, gt=0)
+    lam: float = Field(default=0.1, ge=0, description="Weight of the label-alignment loss.")
+    seed: int = 0
+    data: Path | None = Field(
+        default=None,
+        description="Training recordings (a subject folder or a folder of them), relative to "
+        "the pipeline file; 'helo-stream train --data' overrides it.",
+    )
+
+
+class PipelineConfig(_Strict):
+    """A whole pipeline as written in ``pipelines/*.yaml``."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    subject: str | None = Field(
+        default=None,
+        description="Only use streams whose source_id names this subject; any subject if unset.",
+    )
+    resolve_timeout_s: float = Field(default=10.0, gt=0)
+    devices: dict[str, DeviceRef] = Field(min_length=1)
+    window: WindowConfig = WindowConfig()
+    modalities: dict[str, ModalityConfig] = Field(min_length=1)
+    model: ModelConfig
+    publisher: PublisherConfig = PublisherConfig()
+    training: TrainingConfig = TrainingConfig()
+
+    @model_validator(mode="after")
+    def _modalities_name_devices(self) -> PipelineConfig:
+        unknown = {
+            name: mod.device for name, mod in self.modalities.items() if mod.device not in self.devices
+        }
+        if unknown:
+            raise ValueError(
+                "modalities refer to devices not declared in 'devices' "
+                f"({sorted(self.devices)}): {unknown}"
+            )
+        return self

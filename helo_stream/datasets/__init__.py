@@ -1,0 +1,1 @@
+"""Training and evaluation datasets, cut from recordings by the live pipeline's own stages."""

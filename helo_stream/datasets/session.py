@@ -1,0 +1,199 @@
+"""One recorded session turned into windows, features and target distributions.
+
+Windows come from :func:`helo_stream.pipeline.features.featurize_streams`, i.e. the same causal
+filters, window bounds and extractors as the live pipeline. Targets follow HeLo: the
+self-report ratings given after a protocol condition, normalised to sum to one, are the target
+distribution of every window that lies wholly inside that condition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from helo_stream.config import Pipeline
+from helo_stream.pipeline.features import FeatureTable, WindowFeaturizer, featurize_streams
+from helo_stream.recordings.base import Recording, RecordingError
+
+if TYPE_CHECKING:
+    from helo_stream.models.normalization import FeatureNormalizer
+
+#: Bumped whenever the feature computation changes, so stale caches are never reused.
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SessionDataset:
+    """Every window of one session; ``labelled`` marks those inside a rated condition.
+
+    All windows are kept, in time order, because per-subject normalisation is computed from the
+    start of the session (what a live system has), not only from the labelled part.
+    """
+
+    subject: str
+    table: FeatureTable
+    targets: np.ndarray
+    condition: np.ndarray
+    labelled: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    @property
+    def window_end(self) -> np.ndarray:
+        """End time of every window (recording clock, seconds)."""
+        return self.table.window_end
+
+    @property
+    def n_labelled(self) -> int:
+        return int(self.labelled.sum())
+
+    def normalized_features(self, normalizer: FeatureNormalizer) -> dict[str, np.ndarray]:
+        """Every window z-scored as the live pipeline would have z-scored it.
+
+        The session is streamed through a fresh copy of ``normalizer`` in time order from its
+        first window: population statistics until ``calibration_s`` have passed, then the
+        statistics of those first windows only, frozen. Nothing later in the session (and no
+        condition label) influences the statistics, so a test subject's z-scores use only what
+        a live system would know.
+        """
+        return normalizer.transform_session(self.table.features, self.table.window_end)
+
+
+def ratings_distribution(ratings: dict[str, int], labels: Sequence[str]) -> np.ndarray:
+    """Self-report ratings (1-5) of the given labels, normalised to sum to one."""
+    missing = [label for label in labels if label not in ratings]
+    if missing:
+        raise RecordingError(f"self-report lacks item(s) {missing}")
+    values = np.array([float(ratings[label]) for label in labels])
+    if not np.all(np.isfinite(values)) or values.sum() <= 0:
+        raise RecordingError(f"self-report ratings are not usable: {values}")
+    return values / values.sum()
+
+
+def recording_streams(
+    recording: Recording, pipeline: Pipeline
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The recorded stream behind each of the pipeline's modalities."""
+    streams = {}
+    for name, mod in pipeline.modalities.items():
+        key = f"{mod.profile.name}.{mod.stream_key}"
+        if key not in recording.streams:
+            raise RecordingError(
+                f"{recording.path}: no {key!r} stream for modality {name!r}; the recording has "
+                f"{sorted(recording.streams)}"
+            )
+        stream = recording.streams[key]
+        streams[name] = (stream.data, stream.timestamps)
+    return streams
+
+
+def build_session_dataset(
+    recording: Recording,
+    pipeline: Pipeline,
+    *,
+    step_s: float | None = None,
+    featurizer: WindowFeaturizer | None = None,
+    progress: bool = False,
+) -> SessionDataset:
+    """Cut one recording into windows with features, targets and condition names."""
+    featurizer = featurizer or WindowFeaturizer.from_pipeline(pipeline)
+    step = step_s if step_s is not None else pipeline.config.training.step_s
+    table = featurize_streams(
+        featurizer, recording_streams(recording, pipeline), step_s=step, progress=progress
+    )
+    return label_windows(recording, pipeline.labels, table, length_s=featurizer.length_s)
+
+
+def label_windows(
+    recording: Recording, labels: Sequence[str], table: FeatureTable, *, length_s: float
+) -> SessionDataset:
+    """Attach each condition's rating distribution to the windows that lie inside it."""
+    n = len(table)
+    targets = np.full((n, len(labels)), np.nan)
+    condition = np.full(n, "", dtype=object)
+    labelled = np.zeros(n, dtype=bool)
+    starts = table.window_end - length_s
+    for interval in recording.conditions:
+        inside = (starts >= interval.start) & (table.window_end <= interval.end)
+        condition[inside] = interval.condition
+        if interval.ratings is None:
+            continue
+        targets[inside] = ratings_distribution(interval.ratings, labels)
+        labelled |= inside
+    return SessionDataset(recording.subject, table, targets, condition, labelled)
+
+
+def cache_key(recording: Recording, pipeline: Pipeline, step_s: float) -> str:
+    """Identifies a session's features: the files, the stages and the step."""
+    stages = {
+        name: {
+            "stream": f"{m.profile.name}.{m.stream_key}",
+            "filter": m.config.filter.model_dump() if m.config.filter else None,
+            "features": list(m.config.features) if m.config.features else None,
+        }
+        for name, m in pipeline.modalities.items()
+    }
+    files = sorted(
+        (str(p.relative_to(recording.path)), p.stat().st_size, int(p.stat().st_mtime))
+        for p in ([recording.path] if recording.path.is_file() else recording.path.rglob("*"))
+        if p.is_file()
+    )
+    blob = json.dumps(
+        {
+            "v": CACHE_VERSION,
+            "stages": stages,
+            "length": pipeline.config.window.length_s,
+            "step": step_s,
+            "files": files,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def load_session_dataset(
+    recording: Recording,
+    pipeline: Pipeline,
+    *,
+    step_s: float | None = None,
+    cache_dir: Path | None = None,
+    progress: bool = False,
+) -> SessionDataset:
+    """:func:`build_session_dataset`, with the feature table cached on disk when asked."""
+    step = step_s if step_s is not None else pipeline.config.training.step_s
+    featurizer = WindowFeaturizer.from_pipeline(pipeline)
+    if cache_dir is None:
+        return build_session_dataset(
+            recording, pipeline, step_s=step, featurizer=featurizer, progress=progress
+        )
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path = cache_dir / f"{recording.subject}-{cache_key(recording, pipeline, step)}.npz"
+    names = featurizer.feature_names
+    if path.is_file():
+        with np.load(path) as data:
+            table = FeatureTable(
+                window_end=data["window_end"],
+                features={m: data[f"x_{m}"] for m in names},
+                present={m: data[f"p_{m}"] for m in names},
+                feature_names=names,
+            )
+    else:
+        table = featurize_streams(
+            featurizer, recording_streams(recording, pipeline), step_s=step, progress=progress
+        )
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(
+            tmp,
+            window_end=table.window_end,
+            **{f"x_{m}": table.features[m] for m in names},
+            **{f"p_{m}": table.present[m] for m in names},
+        )
+        tmp.replace(path)
+    return label_windows(recording, pipeline.labels, table, length_s=featurizer.length_s)

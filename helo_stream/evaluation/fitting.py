@@ -1,0 +1,289 @@
+"""Fit one model on a set of subjects: the single code path of ``train`` and of every LOSO fold.
+
+Steps, all using training subjects only:
+
+1. population feature statistics from every window of the training subjects;
+2. each training session z-scored as the live pipeline would (population statistics, then the
+   session's own first ``calibration_s`` seconds, frozen);
+3. the labelled windows, thinned to every ``train_stride``-th (at a 2 s step consecutive
+   60 s windows share 58 s of signal, so the skipped ones add little but cost time);
+4. :func:`helo_stream.training.train_model`, early stopping on whole held-out *training*
+   subjects (``val_fraction``);
+5. the trivial references (population mean, per-condition means) from all labelled training
+   windows.
+
+The result wraps the model in the live pipeline's :class:`~helo_stream.models.Predictor`, so
+evaluation predicts exactly as ``helo-stream run`` does.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from helo_stream.config import Pipeline
+from helo_stream.datasets.wesad import SubjectData
+from helo_stream.evaluation.baselines import condition_means, population_mean
+from helo_stream.models import (
+    FeatureNormalizer,
+    HeLo,
+    HeLoConfig,
+    LateFusionMLP,
+    MLPConfig,
+    ModalitySpec,
+    Predictor,
+)
+from helo_stream.pipeline.features import WindowFeaturizer
+from helo_stream.training import TrainConfig, TrainResult, train_model
+
+__all__ = [
+    "METHODS",
+    "FitSettings",
+    "FittedModel",
+    "build_model",
+    "fit_model",
+    "predict_session",
+    "training_arrays",
+]
+
+MethodName = Literal["helo", "helo_no_ot", "helo_no_label_corr", "mlp"]
+
+#: Trainable methods: model name in the checkpoint, and the HeLo ablation flags.
+METHODS: dict[str, tuple[str, dict[str, bool]]] = {
+    "helo": ("helo", {}),
+    "helo_no_ot": ("helo", {"use_ot": False}),
+    "helo_no_label_corr": ("helo", {"use_label_correlation": False}),
+    "mlp": ("mlp", {}),
+}
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """Everything that decides a fitted model besides the data (recorded in reports).
+
+    The optimisation fields default to the pipeline's ``training`` section
+    (:meth:`from_pipeline`); the rest were fixed before any test-subject result was seen.
+
+    Attributes
+    ----------
+    epochs, batch_size, lr, lam, seed
+        As in :class:`helo_stream.config.pipeline.TrainingConfig`.
+    train_stride
+        Keep every n-th labelled window of a training subject.
+    val_fraction
+        Fraction of the training subjects held out (whole) for early stopping.
+    patience
+        Early-stopping patience in epochs (None: run all epochs, keep the best).
+    weight_decay
+        AdamW weight decay.
+    d_model, hidden
+        Width of HeLo's tokens and of the MLP baseline.
+    """
+
+    epochs: int = 30
+    batch_size: int = 256
+    lr: float = 1e-3
+    lam: float = 0.1
+    seed: int = 0
+    train_stride: int = 3
+    val_fraction: float = 0.2
+    patience: int | None = 8
+    weight_decay: float = 1e-4
+    d_model: int = 32
+    hidden: int = 64
+
+    def __post_init__(self) -> None:
+        if self.train_stride < 1:
+            raise ValueError(f"train_stride must be >= 1, got {self.train_stride}")
+
+    @classmethod
+    def from_pipeline(cls, pipeline: Pipeline, **overrides: Any) -> FitSettings:
+        """Settings from the pipeline's ``training`` section; ``None`` overrides are ignored."""
+        t = pipeline.config.training
+        base = cls(epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, lam=t.lam, seed=t.seed)
+        return replace(base, **{k: v for k, v in overrides.items() if v is not None})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class FittedModel:
+    """A trained model with its normaliser and the training-set references."""
+
+    method: str
+    predictor: Predictor
+    normalizer: FeatureNormalizer
+    result: TrainResult
+    model_config: dict[str, Any]
+    population_mean: np.ndarray
+    condition_means: dict[str, np.ndarray]
+    train_subjects: tuple[str, ...]
+    n_train_windows: int
+    seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def modality_specs(pipeline: Pipeline) -> tuple[ModalitySpec, ...]:
+    """The pipeline's modalities as model inputs, in pipeline order, with their roles."""
+    featurizer = WindowFeaturizer.from_pipeline(pipeline)
+    return tuple(
+        ModalitySpec(name, featurizer.roles[name], len(names))  # type: ignore[arg-type]
+        for name, names in featurizer.feature_names.items()
+    )
+
+
+def build_model(
+    method: str, pipeline: Pipeline, settings: FitSettings
+) -> tuple[torch.nn.Module, str, dict[str, Any]]:
+    """A freshly initialised model for ``method`` (seeded): ``(module, model_name, config)``."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {list(METHODS)}")
+    model_name, flags = METHODS[method]
+    mods = modality_specs(pipeline)
+    n_labels = len(pipeline.labels)
+    torch.manual_seed(settings.seed)
+    if model_name == "helo":
+        config = HeLoConfig(modalities=mods, n_labels=n_labels, d_model=settings.d_model, **flags)
+        return HeLo(config), model_name, config.to_dict()
+    mlp_config = MLPConfig(modalities=mods, n_labels=n_labels, hidden=settings.hidden)
+    return LateFusionMLP(mlp_config), model_name, mlp_config.to_dict()
+
+
+def _stack(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+def fit_normalizer(subjects: Sequence[SubjectData], *, calibration_s: float) -> FeatureNormalizer:
+    """Population statistics from every window (labelled or not) of the training subjects."""
+    raw = _stack([s.session.table.features for s in subjects])
+    return FeatureNormalizer.fit_population(raw, calibration_s=calibration_s)
+
+
+def training_arrays(
+    subjects: Sequence[SubjectData], normalizer: FeatureNormalizer, *, stride: int = 1
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+    """``(features, present, targets, groups, conditions)`` of the labelled windows.
+
+    Each session is z-scored whole and in time order before its labelled windows are picked,
+    so the calibration statistics come from the session's start, as they would live.
+    """
+    feats, pres, targets, groups, conds = [], [], [], [], []
+    for s in subjects:
+        session = s.session
+        z = session.normalized_features(normalizer)
+        idx = np.flatnonzero(session.labelled)[::stride]
+        feats.append({name: arr[idx] for name, arr in z.items()})
+        pres.append({name: arr[idx] for name, arr in session.table.present.items()})
+        targets.append(session.targets[idx])
+        groups.append(np.full(len(idx), s.subject, dtype=object))
+        conds.append(session.condition[idx].astype(str))
+    return (
+        _stack(feats),
+        _stack(pres),
+        np.concatenate(targets),
+        np.concatenate(groups),
+        np.concatenate(conds),
+    )
+
+
+def predict_session(
+    predictor: Predictor, session: Any, *, labelled_only: bool = True
+) -> np.ndarray:
+    """``(N, L)`` distributions for a session's windows, as the live pipeline computes them.
+
+    A fresh normaliser from the predictor streams through the whole session (calibrating on
+    its first ``calibration_s`` seconds), then the windows are predicted in batches.
+    """
+    z = session.normalized_features(predictor.new_normalizer())
+    idx = np.flatnonzero(session.labelled) if labelled_only else np.arange(len(session))
+    out = []
+    for start in range(0, len(idx), 4096):
+        rows = idx[start : start + 4096]
+        out.append(
+            predictor.predict_batch(
+                {name: arr[rows] for name, arr in z.items()},
+                {name: arr[rows] for name, arr in session.table.present.items()},
+            )
+        )
+    labels = len(predictor.labels)
+    return np.concatenate(out) if out else np.empty((0, labels))
+
+
+def fit_model(
+    method: str,
+    subjects: Sequence[SubjectData],
+    pipeline: Pipeline,
+    *,
+    settings: FitSettings,
+    progress: bool = False,
+    checkpoint_dir: Path | None = None,
+) -> FittedModel:
+    """Train ``method`` on the labelled windows of ``subjects`` (see the module notes).
+
+    Raises
+    ------
+    ValueError
+        No subject with labelled windows.
+    """
+    usable = [s for s in subjects if s.usable]
+    if not usable:
+        raise ValueError("no training subject has labelled windows")
+    start = time.perf_counter()
+    calibration_s = pipeline.config.model.calibration_s
+    normalizer = fit_normalizer(usable, calibration_s=calibration_s)
+    feats, present, targets, groups, _ = training_arrays(
+        usable, normalizer, stride=settings.train_stride
+    )
+    model, model_name, model_config = build_model(method, pipeline, settings)
+    val_fraction = settings.val_fraction if len(usable) >= 3 else 0.0
+    config = TrainConfig(
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        lr=settings.lr,
+        weight_decay=settings.weight_decay,
+        lam=settings.lam,
+        seed=settings.seed,
+        val_fraction=val_fraction,
+        patience=settings.patience if val_fraction > 0 else None,
+    )
+    result = train_model(
+        model,
+        features=feats,
+        present=present,
+        targets=targets,
+        config=config,
+        groups=groups.astype(str),
+        progress=progress,
+        checkpoint_dir=checkpoint_dir,
+    )
+    # References from every labelled training window (not thinned).
+    _, _, all_targets, _, all_conds = training_arrays(usable, normalizer, stride=1)
+    featurizer = WindowFeaturizer.from_pipeline(pipeline)
+    predictor = Predictor(
+        model=model,
+        model_name=model_name,
+        labels=pipeline.labels,
+        feature_names=featurizer.feature_names,
+        normalizer=normalizer.to_dict(),
+        metadata={},
+        checkpoint_sha256="",
+    )
+    return FittedModel(
+        method=method,
+        predictor=predictor,
+        normalizer=normalizer,
+        result=result,
+        model_config=model_config,
+        population_mean=population_mean(all_targets),
+        condition_means=condition_means(all_targets, all_conds),
+        train_subjects=tuple(s.subject for s in usable),
+        n_train_windows=len(targets),
+        seconds=time.perf_counter() - start,
+    )

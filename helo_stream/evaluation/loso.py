@@ -1,0 +1,422 @@
+"""Subject-independent leave-one-subject-out (LOSO) comparison of HeLo and its baselines.
+
+For every subject with labelled windows, each method is trained on the other subjects only
+(normaliser statistics, early-stopping subjects, label correlation and references included) and
+scored on every labelled window of the held-out subject. Subjects without labelled windows (a
+failed E4/chest-strap alignment) are listed and take no part in any fold.
+
+Each ``(test subject, method)`` task is independent, so tasks run in worker processes on
+request, and finished tasks are stored in ``work_dir`` (keyed by data and settings) so an
+interrupted comparison resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from helo_stream.config import Pipeline, load_pipeline
+from helo_stream.datasets.wesad import SubjectData, alignment_rows
+from helo_stream.evaluation.baselines import oracle_predictions
+from helo_stream.evaluation.fitting import METHODS, FitSettings, fit_model, predict_session
+from helo_stream.metrics.distribution import (
+    canberra,
+    chebyshev,
+    clark,
+    cosine,
+    intersection,
+    kl_divergence,
+)
+
+__all__ = [
+    "METRICS",
+    "REFERENCES",
+    "EvaluationResult",
+    "Fold",
+    "loso_folds",
+    "per_window_metrics",
+    "run_loso",
+    "sample_windows",
+]
+
+#: The six Geng measures, per window.
+METRICS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "chebyshev": chebyshev,
+    "clark": clark,
+    "canberra": canberra,
+    "kl_divergence": kl_divergence,
+    "cosine": cosine,
+    "intersection": intersection,
+}
+#: Reference predictors computed from the training subjects of each fold.
+REFERENCES: tuple[str, ...] = ("population_mean", "condition_oracle")
+
+
+def per_window_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, np.ndarray]:
+    """Each of the six measures for every window ``(N,)``."""
+    return {name: fn(y_true, y_pred) for name, fn in METRICS.items()}
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One LOSO fold: the held-out subject and the subjects the methods may learn from."""
+
+    test: str
+    train: tuple[str, ...]
+
+
+def loso_folds(subjects: Sequence[str]) -> list[Fold]:
+    """One fold per subject; its training side is every other subject."""
+    names = list(subjects)
+    if len(set(names)) != len(names):
+        raise ValueError(f"subject names must be unique, got {names}")
+    if len(names) < 2:
+        raise ValueError("LOSO needs at least two subjects")
+    return [Fold(test=t, train=tuple(s for s in names if s != t)) for t in names]
+
+
+@dataclass
+class EvaluationResult:
+    """Per-subject scores of several methods on the same windows, ready for a report.
+
+    Attributes
+    ----------
+    kind
+        ``"loso"`` (each subject scored by models that never saw it) or ``"checkpoint"``
+        (one trained model scored on the given subjects).
+    methods
+        Method names in report order (trained models first, then references).
+    per_subject
+        ``subject -> method -> metric -> mean over that subject's labelled windows``.
+    n_windows
+        Labelled windows scored per subject.
+    alignment
+        :func:`helo_stream.datasets.wesad.alignment_rows` of every subject found.
+    samples
+        A few windows with their true and predicted distributions (for the figure).
+    timings
+        Seconds: per method, the sum over folds of fitting and the per-fold values.
+    settings
+        Fit settings and anything else needed to reproduce the result.
+    notes
+        Plain-text caveats for the report.
+    """
+
+    kind: str
+    methods: list[str]
+    labels: list[str]
+    per_subject: dict[str, dict[str, dict[str, float]]]
+    n_windows: dict[str, int]
+    alignment: list[dict[str, Any]]
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    fold_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def sample_windows(session: Any, *, per_run: int = 1) -> np.ndarray:
+    """Indices (into the labelled windows) of the middle window of each labelled run.
+
+    A run is a stretch of consecutive labelled windows of one condition, i.e. one protocol
+    condition; two meditations give two runs.
+    """
+    lab = np.flatnonzero(session.labelled)
+    if not len(lab):
+        return np.empty(0, dtype=int)
+    cond = session.condition[lab]
+    breaks = np.flatnonzero((np.diff(lab) != 1) | (cond[1:] != cond[:-1])) + 1
+    bounds = np.concatenate([[0], breaks, [len(lab)]])
+    picks = []
+    for lo, hi in itertools.pairwise(bounds):
+        for k in range(per_run):
+            picks.append(lo + (hi - lo) * (k + 1) // (per_run + 1))
+    return np.asarray(picks, dtype=int)
+
+
+def _data_fingerprint(subjects: Sequence[SubjectData]) -> str:
+    digest = hashlib.sha256()
+    for s in subjects:
+        digest.update(s.subject.encode())
+        digest.update(np.ascontiguousarray(s.session.window_end).tobytes())
+        for name in sorted(s.session.table.features):
+            digest.update(np.ascontiguousarray(s.session.table.features[name]).tobytes())
+        digest.update(np.ascontiguousarray(np.nan_to_num(s.session.targets, nan=-1)).tobytes())
+        digest.update(s.session.condition.astype(str).tobytes())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class _Task:
+    test: str
+    method: str
+
+
+def _run_task(
+    task: _Task,
+    subjects: Sequence[SubjectData],
+    pipeline: Pipeline,
+    settings: FitSettings,
+    *,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Fit ``task.method`` without ``task.test`` and predict the test subject's windows."""
+    by_name = {s.subject: s for s in subjects}
+    test = by_name[task.test]
+    train = [s for s in subjects if s.subject != task.test]
+    assert all(s.subject != task.test for s in train)
+    fitted = fit_model(task.method, train, pipeline, settings=settings, progress=progress)
+    pred = predict_session(fitted.predictor, test.session)
+    y = test.session.targets[test.session.labelled]
+    out = {
+        "test": task.test,
+        "method": task.method,
+        "pred": pred,
+        "seconds": fitted.seconds,
+        "train_subjects": list(fitted.train_subjects),
+        "val_subjects": [str(g) for g in fitted.result.val_groups],
+        "best_epoch": fitted.result.best_epoch,
+        "epochs_run": len(fitted.result.history),
+        "n_fit_windows": fitted.n_train_windows,
+    }
+    if task.method == "helo":  # references come from the same training subjects
+        cond = test.session.condition[test.session.labelled]
+        out["population_mean"] = np.tile(fitted.population_mean, (len(y), 1))
+        out["condition_oracle"] = oracle_predictions(
+            fitted.condition_means, cond, fallback=fitted.population_mean
+        )
+    return out
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(subjects: list[SubjectData], pipeline_path: Path, settings: FitSettings) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    _WORKER.update(
+        subjects=subjects,
+        pipeline=load_pipeline(pipeline_path, check_checkpoint=False),
+        settings=settings,
+    )
+
+
+def _worker_task(task: _Task) -> dict[str, Any]:
+    return _run_task(task, _WORKER["subjects"], _WORKER["pipeline"], _WORKER["settings"])
+
+
+def _task_file(work_dir: Path, task: _Task) -> Path:
+    return work_dir / f"{task.test}__{task.method}.npz"
+
+
+def _save_task(path: Path, out: dict[str, Any]) -> None:
+    arrays = {k: v for k, v in out.items() if isinstance(v, np.ndarray)}
+    meta = {k: v for k, v in out.items() if not isinstance(v, np.ndarray)}
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
+    tmp.replace(path)
+
+
+def _load_task(path: Path) -> dict[str, Any]:
+    with np.load(path) as data:
+        out = json.loads(str(data["meta"]))
+        out.update({k: data[k] for k in data.files if k != "meta"})
+    return out
+
+
+def run_loso(
+    subjects: Sequence[SubjectData],
+    pipeline: Pipeline,
+    *,
+    settings: FitSettings,
+    methods: Sequence[str] = tuple(METHODS),
+    jobs: int = 1,
+    work_dir: Path | None = None,
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> EvaluationResult:
+    """The full LOSO comparison of ``methods`` plus the two references.
+
+    Parameters
+    ----------
+    subjects
+        Every subject found; those without labelled windows are reported, not used.
+    methods
+        Trained methods (keys of :data:`helo_stream.evaluation.fitting.METHODS`); ``"helo"``
+        is always run because the references are computed alongside it.
+    jobs
+        Worker processes (one torch thread each).
+    work_dir
+        Where finished tasks are stored for resuming (None: nothing stored).
+    log
+        Called with one line per finished task.
+    """
+    from tqdm.auto import tqdm
+
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}; expected some of {list(METHODS)}")
+    methods = ["helo", *[m for m in methods if m != "helo"]]
+    usable = [s for s in subjects if s.usable]
+    folds = loso_folds([s.subject for s in usable])
+    tasks = [_Task(f.test, m) for f in folds for m in methods]
+    if work_dir is not None:
+        key = hashlib.sha256(
+            json.dumps(
+                {
+                    "data": _data_fingerprint(usable),
+                    "settings": settings.to_dict(),
+                    "pipeline": pipeline.config.model_dump(mode="json", exclude={"training"}),
+                },
+                sort_keys=True,
+                default=str,
+            ).encode()
+        ).hexdigest()[:16]
+        work_dir = Path(work_dir) / key
+        work_dir.mkdir(parents=True, exist_ok=True)
+    results: dict[_Task, dict[str, Any]] = {}
+    todo = []
+    for task in tasks:
+        path = None if work_dir is None else _task_file(work_dir, task)
+        if path is not None and path.is_file():
+            results[task] = _load_task(path)
+        else:
+            todo.append(task)
+
+    def done(task: _Task, out: dict[str, Any]) -> None:
+        results[task] = out
+        if work_dir is not None:
+            _save_task(_task_file(work_dir, task), out)
+        if log is not None:
+            log(
+                f"{task.method:<20} test {task.test:<4} {out['seconds']:6.1f} s  "
+                f"best epoch {out['best_epoch']}/{out['epochs_run']}"
+            )
+
+    bar = tqdm(total=len(tasks), initial=len(results), desc="LOSO", unit="fit",
+               disable=not progress)
+    wall = time.perf_counter()
+    if jobs <= 1:
+        for task in todo:
+            done(task, _run_task(task, usable, pipeline, settings))
+            bar.update()
+    elif todo:
+        with ProcessPoolExecutor(
+            max_workers=jobs,
+            mp_context=get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(list(usable), pipeline.path, settings),
+        ) as pool:
+            futures = {pool.submit(_worker_task, t): t for t in todo}
+            for fut in as_completed(futures):
+                done(futures[fut], fut.result())
+                bar.update()
+    bar.close()
+    wall = time.perf_counter() - wall
+    return _collect(
+        results, usable, subjects, methods, settings, pipeline, wall=wall, jobs=jobs,
+        n_run=len(todo),
+    )
+
+
+def _collect(
+    results: dict[_Task, dict[str, Any]],
+    usable: Sequence[SubjectData],
+    subjects: Sequence[SubjectData],
+    methods: Sequence[str],
+    settings: FitSettings,
+    pipeline: Pipeline,
+    *,
+    wall: float,
+    jobs: int,
+    n_run: int,
+) -> EvaluationResult:
+    all_methods = [*methods, *REFERENCES]
+    per_subject: dict[str, dict[str, dict[str, float]]] = {}
+    n_windows: dict[str, int] = {}
+    samples: list[dict[str, Any]] = []
+    fold_info: dict[str, dict[str, Any]] = {}
+    for s in usable:
+        y = s.session.targets[s.session.labelled]
+        preds = {m: results[_Task(s.subject, m)]["pred"] for m in methods}
+        helo = results[_Task(s.subject, "helo")]
+        preds.update({r: helo[r] for r in REFERENCES})
+        per_subject[s.subject] = {
+            m: {k: float(v.mean()) for k, v in per_window_metrics(y, preds[m]).items()}
+            for m in all_methods
+        }
+        n_windows[s.subject] = len(y)
+        fold_info[s.subject] = {
+            m: {
+                k: results[_Task(s.subject, m)][k]
+                for k in ("seconds", "val_subjects", "best_epoch", "epochs_run", "n_fit_windows")
+            }
+            for m in methods
+        }
+        fold_info[s.subject]["train_subjects"] = helo["train_subjects"]
+        ends = s.session.window_end[s.session.labelled]
+        conds = s.session.condition[s.session.labelled]
+        for i in sample_windows(s.session):
+            samples.append(
+                {
+                    "subject": s.subject,
+                    "condition": str(conds[i]),
+                    "window_end": float(ends[i]),
+                    "true": y[i].tolist(),
+                    "pred": {m: preds[m][i].tolist() for m in all_methods},
+                }
+            )
+    fit_seconds = {
+        m: {s.subject: float(results[_Task(s.subject, m)]["seconds"]) for s in usable}
+        for m in methods
+    }
+    excluded = [
+        f"{s.subject}: {s.excluded_reason}" for s in subjects if not s.usable
+    ]
+    notes = [
+        f"Leave-one-subject-out over the {len(usable)} subjects with labelled windows; every "
+        "normaliser statistic, early-stopping subject, label correlation and reference of a "
+        "fold comes from its training subjects only.",
+    ]
+    if excluded:
+        notes.append("Not used (no labelled windows): " + "; ".join(excluded))
+    return EvaluationResult(
+        kind="loso",
+        methods=all_methods,
+        labels=list(pipeline.labels),
+        per_subject=per_subject,
+        n_windows=n_windows,
+        alignment=alignment_rows(subjects),
+        samples=samples,
+        timings={
+            "fit_seconds_total": {m: float(sum(v.values())) for m, v in fit_seconds.items()},
+            "fit_seconds_per_fold": fit_seconds,
+            "wall_seconds_this_run": wall,
+            "tasks_run_this_run": n_run,
+            "jobs": jobs,
+            "cpu_count": os.cpu_count(),
+        },
+        settings={
+            "fit": settings.to_dict(),
+            "pipeline": str(pipeline.path),
+            "step_s": float(np.median(np.diff(usable[0].session.window_end)))
+            if usable and len(usable[0].session) > 1
+            else None,
+            "window_length_s": pipeline.config.window.length_s,
+            "calibration_s": pipeline.config.model.calibration_s,
+        },
+        notes=notes,
+        fold_info=fold_info,
+    )

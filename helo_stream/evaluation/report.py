@@ -1,0 +1,323 @@
+"""Markdown + JSON reports of an :class:`~helo_stream.evaluation.loso.EvaluationResult`.
+
+Scores are averaged per window within a subject, then mean ± standard deviation (ddof 0) over
+subjects, so every subject counts once whatever its length. Besides the table of all methods,
+the report states how much of the gap between the trivial population-mean predictor and the
+condition oracle each trained method closes, and compares the first trained method (HeLo)
+subject by subject with every other method (wins and a two-sided Wilcoxon signed-rank test).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from helo_stream.evaluation.loso import METRICS, REFERENCES, EvaluationResult
+from helo_stream.metrics.distribution import HIGHER_IS_BETTER
+
+__all__ = [
+    "METHOD_TITLES",
+    "METRIC_TITLES",
+    "gap_closed",
+    "paired_comparison",
+    "render_markdown",
+    "report_dict",
+    "summarize",
+    "write_report",
+]
+
+METHOD_TITLES: dict[str, str] = {
+    "helo": "HeLo",
+    "helo_no_ot": "HeLo w/o OT",
+    "helo_no_label_corr": "HeLo w/o label correlation",
+    "mlp": "Late-fusion MLP",
+    "population_mean": "Population mean (trivial)",
+    "condition_oracle": "Condition oracle (reference)",
+}
+METRIC_TITLES: dict[str, str] = {
+    "chebyshev": "Chebyshev ↓",
+    "clark": "Clark ↓",
+    "canberra": "Canberra ↓",
+    "kl_divergence": "KL ↓",
+    "cosine": "Cosine ↑",
+    "intersection": "Intersection ↑",
+}
+
+
+def _title(method: str) -> str:
+    return METHOD_TITLES.get(method, method)
+
+
+def _matrix(result: EvaluationResult, method: str, metric: str) -> np.ndarray:
+    return np.array([result.per_subject[s][method][metric] for s in result.per_subject])
+
+
+def summarize(result: EvaluationResult) -> dict[str, dict[str, dict[str, float]]]:
+    """``method -> metric -> {"mean", "std"}`` over subjects."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for method in result.methods:
+        out[method] = {}
+        for metric in METRICS:
+            values = _matrix(result, method, metric)
+            out[method][metric] = {"mean": float(values.mean()), "std": float(values.std())}
+    return out
+
+
+def trained_methods(result: EvaluationResult) -> list[str]:
+    return [m for m in result.methods if m not in REFERENCES]
+
+
+def gap_closed(
+    summary: dict[str, dict[str, dict[str, float]]], method: str
+) -> dict[str, float | None]:
+    """Per metric, ``(population_mean - method) / (population_mean - oracle)``.
+
+    1 means the method is as good as the condition oracle, 0 as good as the trivial predictor,
+    negative worse than it. The sign convention works for both directions of measure.
+    """
+    out: dict[str, float | None] = {}
+    for metric in METRICS:
+        low = summary["population_mean"][metric]["mean"]
+        high = summary["condition_oracle"][metric]["mean"]
+        value = summary[method][metric]["mean"]
+        gap = low - high
+        out[metric] = None if abs(gap) < 1e-15 else float((low - value) / gap)
+    return out
+
+
+def paired_comparison(
+    result: EvaluationResult, method: str, other: str
+) -> dict[str, dict[str, Any]]:
+    """Per metric: subjects where ``method`` beats ``other``, and a Wilcoxon signed-rank p."""
+    from scipy.stats import wilcoxon
+
+    out: dict[str, dict[str, Any]] = {}
+    for metric in METRICS:
+        a, b = _matrix(result, method, metric), _matrix(result, other, metric)
+        better = a > b if metric in HIGHER_IS_BETTER else a < b
+        diff = a - b
+        p: float | None = None
+        if len(diff) >= 2 and np.any(diff != 0):
+            p = float(wilcoxon(a, b).pvalue)
+        out[metric] = {"wins": int(better.sum()), "n": len(a), "wilcoxon_p": p}
+    return out
+
+
+def report_dict(result: EvaluationResult, *, title: str, command: str | None) -> dict[str, Any]:
+    """Everything of the report as JSON-ready data."""
+    summary = summarize(result)
+    models = trained_methods(result)
+    has_refs = all(r in result.methods for r in REFERENCES)
+    gaps = {m: gap_closed(summary, m) for m in models} if has_refs else {}
+    paired = {}
+    if models:
+        lead = models[0]
+        paired = {
+            f"{lead}_vs_{other}": paired_comparison(result, lead, other)
+            for other in result.methods
+            if other != lead
+        }
+    return {
+        "title": title,
+        "kind": result.kind,
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+        "labels": result.labels,
+        "methods": result.methods,
+        "method_titles": {m: _title(m) for m in result.methods},
+        "metrics": list(METRICS),
+        "higher_is_better": [m for m in METRICS if m in HIGHER_IS_BETTER],
+        "subjects": list(result.per_subject),
+        "n_windows": result.n_windows,
+        "summary": summary,
+        "gap_closed": gaps,
+        "paired": paired,
+        "per_subject": result.per_subject,
+        "alignment": result.alignment,
+        "timings": result.timings,
+        "settings": result.settings,
+        "notes": result.notes,
+        "fold_info": result.fold_info,
+        "samples": result.samples,
+    }
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _best(summary: dict[str, dict[str, dict[str, float]]], methods: list[str]) -> dict[str, str]:
+    """The best non-reference method per metric (bolded in the table)."""
+    out = {}
+    for metric in METRICS:
+        values = {m: summary[m][metric]["mean"] for m in methods}
+        pick = max if metric in HIGHER_IS_BETTER else min
+        out[metric] = pick(values, key=values.__getitem__)
+    return out
+
+
+def render_markdown(data: dict[str, Any], *, figure: str | None) -> str:
+    """The Markdown report from :func:`report_dict` output."""
+    summary = data["summary"]
+    methods = data["methods"]
+    models = [m for m in methods if m not in REFERENCES]
+    comparable = [m for m in methods if m != "condition_oracle"]
+    best = _best(summary, comparable)
+    lines = [f"# {data['title']}", ""]
+    if data.get("command"):
+        lines += ["Regenerate with:", "", "```", data["command"], "```", ""]
+    n_subj = len(data["subjects"])
+    total = sum(data["n_windows"].values())
+    lines += [
+        f"{n_subj} subjects, {total} labelled windows "
+        f"({data['settings'].get('window_length_s', '?')} s long, step "
+        f"{data['settings'].get('step_s', '?')} s). Each measure is averaged over a subject's "
+        "windows, then mean ± std over subjects. ↓ lower is better, ↑ higher is better; bold: "
+        "best method (the oracle is a reference, not a method).",
+        "",
+    ]
+    for note in data["notes"]:
+        lines += [f"- {note}"]
+    lines += ["", "## Results", ""]
+    rows = []
+    for m in methods:
+        cells = [data["method_titles"][m]]
+        for metric in data["metrics"]:
+            s = summary[m][metric]
+            text = f"{s['mean']:.4f} ± {s['std']:.4f}"
+            cells.append(f"**{text}**" if best.get(metric) == m else text)
+        rows.append(cells)
+    lines += _table(["method", *[METRIC_TITLES[k] for k in data["metrics"]]], rows)
+    if data["gap_closed"]:
+        lines += [
+            "",
+            "## Gap closed between the population mean and the condition oracle",
+            "",
+            "`(population mean − method) / (population mean − oracle)` on the subject means: "
+            "0 = no better than predicting the training population's mean distribution, "
+            "1 = as good as knowing each window's true protocol condition.",
+            "",
+        ]
+        gaps = data["gap_closed"]
+        rows = [
+            [data["method_titles"][m], *(_fmt(gaps[m][k], 3) for k in data["metrics"])]
+            for m in models
+        ]
+        lines += _table(["method", *[METRIC_TITLES[k] for k in data["metrics"]]], rows)
+    if data["paired"]:
+        lead = models[0]
+        lines += [
+            "",
+            f"## {data['method_titles'][lead]} against each method, subject by subject",
+            "",
+            f"Subjects on which {data['method_titles'][lead]} is better / subjects, and the "
+            "two-sided Wilcoxon signed-rank p-value.",
+            "",
+        ]
+        rows = []
+        for key, per_metric in data["paired"].items():
+            other = key.split("_vs_", 1)[1]
+            rows.append(
+                [
+                    data["method_titles"][other],
+                    *[
+                        f"{v['wins']}/{v['n']} (p={_fmt(v['wilcoxon_p'], 3)})"
+                        for v in per_metric.values()
+                    ],
+                ]
+            )
+        lines += _table(["against", *[METRIC_TITLES[k] for k in data["metrics"]]], rows)
+    if figure:
+        lines += ["", f"![per-subject Chebyshev and sample windows]({figure})"]
+    lines += ["", "## Per subject", ""]
+    rows = []
+    for subject, per_method in data["per_subject"].items():
+        for m in methods:
+            rows.append(
+                [
+                    subject,
+                    str(data["n_windows"][subject]),
+                    data["method_titles"][m],
+                    *[_fmt(per_method[m][k]) for k in data["metrics"]],
+                ]
+            )
+    lines += _table(
+        ["subject", "windows", "method", *[METRIC_TITLES[k] for k in data["metrics"]]], rows
+    )
+    lines += ["", "## E4 / chest-strap alignment", ""]
+    rows = []
+    for a in data["alignment"]:
+        rows.append(
+            [
+                a["subject"],
+                "yes" if a["used"] else "**no**",
+                str(a["method"]),
+                _fmt(a["offset_s"], 2),
+                _fmt(a["confidence"], 2),
+                _fmt(a["uncertainty_s"], 1),
+                str(a["n_labelled"]),
+                (a["excluded_reason"] or a["reason"] or "").replace("|", "/"),
+            ]
+        )
+    lines += _table(
+        ["subject", "used", "method", "offset s", "confidence", "± s", "labelled windows",
+         "evidence"],
+        rows,
+    )
+    notes = [(a["subject"], n) for a in data["alignment"] for n in a["notes"]]
+    if notes:
+        lines += ["", "Reader warnings:", ""]
+        lines += [f"- {s}: {n}" for s, n in notes]
+    if data["timings"]:
+        lines += ["", "## Timings", ""]
+        t = data["timings"]
+        for m, secs in t.get("fit_seconds_total", {}).items():
+            lines.append(f"- {data['method_titles'][m]}: {secs:.0f} s of training over all folds")
+        if "wall_seconds_this_run" in t:
+            lines.append(
+                f"- wall time of the run that wrote this report: "
+                f"{t['wall_seconds_this_run']:.0f} s ({t.get('tasks_run_this_run')} fits, "
+                f"{t.get('jobs')} process(es); 0 fits means all came from the resume cache)"
+            )
+    lines += ["", "## Settings", "", "```json", json.dumps(data["settings"], indent=2), "```", ""]
+    return "\n".join(lines)
+
+
+def write_report(
+    result: EvaluationResult,
+    out_dir: str | Path,
+    *,
+    name: str,
+    title: str,
+    command: str | None = None,
+    figure: bool = True,
+) -> dict[str, Path]:
+    """Write ``NAME.md``, ``NAME.json`` and (with ``figure``) ``NAME.png`` into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data = report_dict(result, title=title, command=command)
+    paths = {"json": out / f"{name}.json", "md": out / f"{name}.md"}
+    png = None
+    if figure:
+        from helo_stream.evaluation.plots import plot_report
+
+        paths["png"] = out / f"{name}.png"
+        plot_report(data, paths["png"])
+        png = paths["png"].name
+    paths["json"].write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    paths["md"].write_text(render_markdown(data, figure=png), encoding="utf-8")
+    return paths

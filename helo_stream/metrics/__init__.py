@@ -1,0 +1,27 @@
+"""Label-distribution evaluation measures."""
+
+from helo_stream.metrics.distribution import (
+    EPS,
+    HIGHER_IS_BETTER,
+    LOWER_IS_BETTER,
+    canberra,
+    chebyshev,
+    clark,
+    cosine,
+    distribution_metrics,
+    intersection,
+    kl_divergence,
+)
+
+__all__ = [
+    "EPS",
+    "HIGHER_IS_BETTER",
+    "LOWER_IS_BETTER",
+    "canberra",
+    "chebyshev",
+    "clark",
+    "cosine",
+    "distribution_metrics",
+    "intersection",
+    "kl_divergence",
+]

@@ -1,0 +1,1 @@
+"""Assembling the stages: window features, the model stage and the live runner."""

@@ -1,0 +1,248 @@
+"""The live pipeline: LSL sources -> windows -> features -> model -> ZeroMQ.
+
+One thread does everything in order (pull every inlet without blocking, cut the windows that are
+complete, compute, publish), so there are no locks and the order of messages is the order of
+windows. Time domains: window bounds and ``published_lsl`` are on the LSL clock
+(``pylsl.local_clock``); latencies are differences of LSL-clock readings taken in this process;
+``published_unix`` is the wall clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pylsl
+
+from helo_stream.config import Pipeline
+from helo_stream.models.checkpoint import Predictor
+from helo_stream.pipeline.features import WindowFeaturizer
+from helo_stream.pipeline.model_stage import load_model_stage, safe_distribution
+from helo_stream.sinks.message import build_emotion_message
+from helo_stream.sinks.zmq_publisher import ZmqPublisher
+from helo_stream.sources.lsl_source import LSLSource, open_sources
+from helo_stream.sources.resolve import resolve_pipeline_streams, subject_from_source_id
+from helo_stream.windows.scheduler import WindowScheduler
+from helo_stream.windows.window import Window
+
+log = logging.getLogger(__name__)
+
+#: How long the loop sleeps when no inlet had new samples; bounds the added latency.
+IDLE_SLEEP_S = 0.002
+
+
+@dataclass
+class RunStats:
+    """Counters a caller (CLI, tests, benchmarks) reads after or during a run."""
+
+    published: int = 0
+    windows: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+
+
+class PipelineRunner:
+    """Run one pipeline for one subject.
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+        The validated pipeline.
+    subject : str | None
+        Overrides the pipeline's ``subject`` (which streams to use).
+    publisher : ZmqPublisher | None
+        Where messages go; built from the pipeline's ``publisher`` section when None.
+    on_message : callable | None
+        Called with every published message (the CLI prints them).
+    """
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        *,
+        subject: str | None = None,
+        publisher: ZmqPublisher | None = None,
+        on_message: Callable[[dict], None] | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.subject_filter = subject if subject is not None else pipeline.config.subject
+        self.featurizer = WindowFeaturizer.from_pipeline(pipeline)
+        # Fail on a checkpoint that does not fit before touching the network.
+        self.predictor: Predictor = load_model_stage(pipeline, self.featurizer.feature_names)
+        self.normalizer = self.predictor.new_normalizer()
+        self._publisher = publisher
+        self._owns_publisher = publisher is None
+        self.on_message = on_message
+        self.sources: dict[str, LSLSource] = {}
+        self.scheduler: WindowScheduler | None = None
+        self.subject = self.subject_filter or ""
+        self.stats = RunStats()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def open(self, *, timeout: float | None = None) -> None:
+        """Resolve the streams, open the inlets and the publisher."""
+        cfg = self.pipeline.config
+        pipeline = self.pipeline
+        self._warm_up()
+        if self.subject_filter != cfg.subject:
+            pipeline = _with_subject(pipeline, self.subject_filter)
+        infos = resolve_pipeline_streams(pipeline, timeout=timeout or cfg.resolve_timeout_s)
+        window = cfg.window
+        for name, info in infos.items():
+            stage = self.featurizer.stages[name]
+            device = cfg.devices[pipeline.modalities[name].device]
+            source = LSLSource(
+                info=info,
+                modality=name,
+                buffer_s=window.buffer_seconds,
+                processing_flags=device.processing_flags,
+                filter=stage.make_filter(),
+                stale_after_s=window.stale_after_s,
+                missing_after_s=window.missing_after_s,
+            )
+            self.sources[name] = source
+        open_sources(self.sources.values(), timeout=cfg.resolve_timeout_s)
+        if not self.subject and infos:
+            name, info = next(iter(infos.items()))
+            mod = pipeline.modalities[name]
+            self.subject = subject_from_source_id(
+                info.source_id(), profile=mod.profile, stream_key=mod.stream_key
+            ) or info.source_id()
+        required = [
+            name
+            for name, mod in pipeline.modalities.items()
+            if mod.config.required and name in self.sources
+        ]
+        self.scheduler = WindowScheduler(
+            sources=self.sources,
+            length_s=window.length_s,
+            step_s=window.step_s,
+            required=required,
+        )
+        if self._publisher is None:
+            pub = cfg.publisher
+            self._publisher = ZmqPublisher(
+                address=pub.address, topic=pub.topic, bind=pub.bind, send_hwm=pub.send_hwm
+            )
+
+    def _warm_up(self) -> None:
+        """Run the stages once on noise, so lazy imports and first-call allocations (seconds,
+        for NeuroKit2) are paid before the first real window, not by its latency."""
+        rng = np.random.default_rng(0)
+        length = self.featurizer.length_s
+        data = {}
+        for name, stage in self.featurizer.stages.items():
+            n = max(int(length * stage.srate), 1)
+            data[name] = (rng.standard_normal((n, stage.n_channels)), np.arange(n) / stage.srate)
+        features, present = self.featurizer.features(data, dict.fromkeys(data, "ok"))
+        self.predictor.predict(self.predictor.new_normalizer().transform(features, t=0.0),
+                               present=present)
+
+    def close(self) -> None:
+        """Close inlets and (if owned) the publisher; safe to call twice."""
+        for source in self.sources.values():
+            source.close()
+        self.sources.clear()
+        if self._publisher is not None and self._owns_publisher:
+            self._publisher.close()
+            self._publisher = None
+
+    def __enter__(self) -> PipelineRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- work ------------------------------------------------------------------------------
+    def step(self) -> int:
+        """Pull every inlet once and publish every window that became complete."""
+        if self.scheduler is None:
+            raise RuntimeError("call open() before step()")
+        pulled = sum(source.pull() for source in self.sources.values())
+        for window in self.scheduler.poll():
+            self._process(window)
+        return pulled
+
+    def run(
+        self, *, stop: threading.Event | None = None, until: Callable[[], bool] | None = None
+    ) -> RunStats:
+        """Loop until ``stop`` is set or ``until()`` returns True, then drain once more."""
+        stop = stop or threading.Event()
+        while not stop.is_set():
+            if until is not None and until():
+                self._drain(stop)
+                break
+            if self.step() == 0:
+                time.sleep(IDLE_SLEEP_S)
+        return self.stats
+
+    def _drain(self, stop: threading.Event, *, quiet_s: float = 0.5) -> None:
+        """After the source ended: take in everything still queued, until ``quiet_s`` of quiet.
+
+        A pipeline that fell behind (a replay faster than it computes) still publishes every
+        window of the recording.
+        """
+        last_data = time.monotonic()
+        while not stop.is_set():
+            if self.step() > 0:
+                last_data = time.monotonic()
+            elif time.monotonic() - last_data > quiet_s:
+                return
+            else:
+                time.sleep(IDLE_SLEEP_S)
+
+    def _process(self, window: Window) -> None:
+        self.stats.windows += 1
+        t0 = pylsl.local_clock()
+        features, present = self.featurizer.features(window.data, window.status)
+        if not any(present.values()):
+            log.warning("window %d: no modality has enough data; nothing published", window.seq)
+            return
+        t1 = pylsl.local_clock()
+        normalised = self.normalizer.transform(features, t=window.end_lsl)
+        distribution = safe_distribution(self.predictor.predict(normalised, present=present))
+        t2 = pylsl.local_clock()
+        published_lsl = pylsl.local_clock()
+        latency = {
+            "window_to_publish": (published_lsl - window.completed_local) * 1e3,
+            "features": (t1 - t0) * 1e3,
+            "model": (t2 - t1) * 1e3,
+        }
+        message = build_emotion_message(
+            pipeline=self.pipeline.name,
+            subject=self.subject,
+            seq=self.stats.published,
+            window_start_lsl=window.start_lsl,
+            window_end_lsl=window.end_lsl,
+            labels=self.predictor.labels,
+            distribution=distribution,
+            modalities=window.status,
+            latency_ms=latency,
+            model_name=self.predictor.model_name,
+            checkpoint_sha256=self.predictor.checkpoint_sha256,
+            published_lsl=published_lsl,
+            published_unix=time.time(),
+        )
+        assert self._publisher is not None
+        self._publisher.publish(message)
+        self.stats.published += 1
+        self.stats.latencies_ms.append(latency["window_to_publish"])
+        if self.on_message is not None:
+            self.on_message(message)
+
+
+def _with_subject(pipeline: Pipeline, subject: str | None) -> Pipeline:
+    config = pipeline.config.model_copy(update={"subject": subject})
+    return Pipeline(
+        pipeline.path, config, pipeline.profiles, pipeline.modalities, pipeline.checkpoint_path
+    )
+
+
+def top_labels(message: dict, k: int = 3) -> list[tuple[str, float]]:
+    """The ``k`` most probable labels of a message, for compact printing."""
+    p = np.asarray(message["distribution"])
+    order = np.argsort(p)[::-1][:k]
+    return [(message["labels"][i], float(p[i])) for i in order]

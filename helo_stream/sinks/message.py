@@ -1,0 +1,169 @@
+"""The ``helo-stream/emotion/1`` message: built, checked and described by a JSON Schema.
+
+The schema file (``sinks/schema/emotion-1.json``) is the contract with consumers (dashboards,
+other labs' software); :func:`build_emotion_message` produces exactly its fields and
+:func:`validate_message` checks both the schema and what a schema cannot express (one
+probability per label, summing to 1, ``top`` being the most probable label).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "MODALITY_STATES",
+    "SCHEMA_ID",
+    "InvalidMessageError",
+    "build_emotion_message",
+    "load_schema",
+    "validate_message",
+]
+
+SCHEMA_ID = "helo-stream/emotion/1"
+SCHEMA_RESOURCE = "emotion-1.json"
+MODALITY_STATES = ("ok", "stale", "missing")
+#: Tolerance of the sum of a received distribution (JSON floats round-trip exactly, but other
+#: producers may round).
+_SUM_TOLERANCE = 1e-6
+
+
+class InvalidMessageError(ValueError):
+    """A message does not follow the schema; ``errors`` lists every problem found."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = list(errors)
+        body = "\n".join(f"  - {e}" for e in self.errors)
+        super().__init__(f"invalid {SCHEMA_ID} message ({len(self.errors)} problem(s)):\n{body}")
+
+
+def _normalised(distribution: np.ndarray, n_labels: int) -> list[float]:
+    p = np.asarray(distribution, dtype=np.float64).reshape(-1)
+    if p.shape[0] != n_labels:
+        raise ValueError(f"distribution has {p.shape[0]} values for {n_labels} labels")
+    if not np.all(np.isfinite(p)):
+        raise ValueError(f"distribution must be finite, got {p.tolist()}")
+    if np.any(p < 0):
+        raise ValueError(f"distribution must not be negative, got {p.tolist()}")
+    total = float(p.sum())
+    if total <= 0:
+        raise ValueError("distribution is all zero; it cannot be normalised")
+    p = p / total
+    return [float(v) for v in np.clip(p, 0.0, 1.0)]
+
+
+def build_emotion_message(
+    *,
+    pipeline: str,
+    subject: str,
+    seq: int,
+    window_start_lsl: float,
+    window_end_lsl: float,
+    labels: Sequence[str],
+    distribution: np.ndarray,
+    modalities: Mapping[str, str],
+    latency_ms: Mapping[str, float],
+    model_name: str,
+    checkpoint_sha256: str,
+    published_lsl: float,
+    published_unix: float,
+) -> dict[str, Any]:
+    """A message dict ready for ``json.dumps``, following ``emotion-1.json``.
+
+    ``distribution`` is renormalised to sum to 1.
+
+    Raises
+    ------
+    ValueError
+        Non-finite, negative or all-zero distribution; a length differing from ``labels``;
+        duplicate labels; an unknown modality state; a missing, non-finite or negative
+        ``window_to_publish`` latency; ``window_start_lsl > window_end_lsl``.
+    """
+    labels = [str(label) for label in labels]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"labels must be unique, got {labels}")
+    probabilities = _normalised(distribution, len(labels))
+    bad_states = {k: v for k, v in modalities.items() if v not in MODALITY_STATES}
+    if bad_states:
+        raise ValueError(f"modality states must be one of {MODALITY_STATES}, got {bad_states}")
+    if "window_to_publish" not in latency_ms:
+        raise ValueError("latency_ms must contain 'window_to_publish'")
+    latency = {str(k): float(v) for k, v in latency_ms.items()}
+    bad_latency = {k: v for k, v in latency.items() if not math.isfinite(v) or v < 0}
+    if bad_latency:
+        raise ValueError(f"latencies must be finite and non-negative, got {bad_latency}")
+    if not window_start_lsl <= window_end_lsl:
+        raise ValueError(f"window start {window_start_lsl} is after its end {window_end_lsl}")
+    return {
+        "schema": SCHEMA_ID,
+        "pipeline": str(pipeline),
+        "subject": str(subject),
+        "seq": int(seq),
+        "window": {"start": float(window_start_lsl), "end": float(window_end_lsl)},
+        "published_lsl": float(published_lsl),
+        "published_unix": float(published_unix),
+        "labels": labels,
+        "distribution": probabilities,
+        "top": labels[int(np.argmax(probabilities))],
+        "modalities": {str(k): str(v) for k, v in modalities.items()},
+        "latency_ms": latency,
+        "model": {"name": str(model_name), "checkpoint_sha256": str(checkpoint_sha256)},
+    }
+
+
+@cache
+def _schema_text() -> str:
+    return (resources.files("helo_stream.sinks") / "schema" / SCHEMA_RESOURCE).read_text(
+        encoding="utf-8"
+    )
+
+
+def load_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of ``helo-stream/emotion/1`` messages (a fresh copy)."""
+    return json.loads(_schema_text())
+
+
+@cache
+def _validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    schema = load_schema()
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def validate_message(msg: Mapping[str, Any]) -> None:
+    """Check ``msg`` against the schema and the cross-field rules.
+
+    Raises
+    ------
+    InvalidMessageError
+        Listing every problem, each with its JSON path.
+    """
+    errors = [
+        f"{e.json_path}: {e.message}"
+        for e in sorted(_validator().iter_errors(msg), key=lambda e: list(e.absolute_path))
+    ]
+    if not errors:
+        labels, probabilities = msg["labels"], msg["distribution"]
+        if len(labels) != len(probabilities):
+            errors.append(f"$.distribution: {len(probabilities)} values for {len(labels)} labels")
+        else:
+            total = math.fsum(probabilities)
+            if abs(total - 1.0) > _SUM_TOLERANCE:
+                errors.append(f"$.distribution: sums to {total!r}, not 1")
+            best = max(probabilities)
+            top_ok = any(
+                lab == msg["top"] and p == best
+                for lab, p in zip(labels, probabilities, strict=True)
+            )
+            if not top_ok:
+                errors.append(f"$.top: {msg['top']!r} is not the most probable label")
+    if errors:
+        raise InvalidMessageError(errors)

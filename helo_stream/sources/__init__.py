@@ -1,0 +1,43 @@
+"""LSL sources: resolving a pipeline's streams, inlets into ring buffers, stream health."""
+
+from helo_stream.sources.discovery import StreamDescription, describe_stream, list_streams
+from helo_stream.sources.health import HealthTracker, StreamHealth, StreamState
+from helo_stream.sources.lsl_source import (
+    LSLSource,
+    SupportsProcess,
+    open_sources,
+    processing_flags_mask,
+)
+from helo_stream.sources.resolve import (
+    AmbiguousStreamsError,
+    ExpectedStream,
+    StreamMismatchError,
+    StreamResolutionError,
+    StreamsNotFoundError,
+    expected_streams,
+    resolve_pipeline_streams,
+    subject_from_source_id,
+)
+from helo_stream.sources.ring_buffer import RingBuffer
+
+__all__ = [
+    "AmbiguousStreamsError",
+    "ExpectedStream",
+    "HealthTracker",
+    "LSLSource",
+    "RingBuffer",
+    "StreamDescription",
+    "StreamHealth",
+    "StreamMismatchError",
+    "StreamResolutionError",
+    "StreamState",
+    "StreamsNotFoundError",
+    "SupportsProcess",
+    "describe_stream",
+    "expected_streams",
+    "list_streams",
+    "open_sources",
+    "processing_flags_mask",
+    "resolve_pipeline_streams",
+    "subject_from_source_id",
+]

@@ -1,0 +1,88 @@
+"""Shared fixtures for the model tests: the modality sets the models must support."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from helo_stream.models.helo import ModalitySpec
+
+WRIST = (
+    ModalitySpec("bvp", "physiological", 6),
+    ModalitySpec("eda", "physiological", 5),
+    ModalitySpec("temp", "physiological", 3),
+    ModalitySpec("acc", "behavioral", 7),
+)
+CHEST = (
+    ModalitySpec("ecg", "physiological", 6),
+    ModalitySpec("eda", "physiological", 5),
+    ModalitySpec("emg", "physiological", 4),
+    ModalitySpec("resp", "physiological", 5),
+    ModalitySpec("temp", "physiological", 3),
+    ModalitySpec("acc", "behavioral", 7),
+)
+DMER = (
+    ModalitySpec("eeg", "physiological", 10),
+    ModalitySpec("gsr", "physiological", 4),
+    ModalitySpec("ppg", "physiological", 5),
+    ModalitySpec("face", "behavioral", 8),
+)
+PHYSIO_ONLY = (
+    ModalitySpec("eda", "physiological", 5),
+    ModalitySpec("bvp", "physiological", 6),
+)
+SINGLE = (ModalitySpec("eda", "physiological", 4),)
+# Behavioural modality listed first: the model must not depend on the declaration order.
+BEHAVIOUR_FIRST = (
+    ModalitySpec("acc", "behavioral", 3),
+    ModalitySpec("gyro", "behavioral", 2),
+    ModalitySpec("eda", "physiological", 2),
+)
+
+MODALITY_SETS = {
+    "wrist": WRIST,
+    "chest": CHEST,
+    "dmer": DMER,
+    "physio_only": PHYSIO_ONLY,
+    "single": SINGLE,
+    "behaviour_first": BEHAVIOUR_FIRST,
+}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors: one thread is fastest and keeps the shared machine free."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def modality_sets() -> dict[str, tuple[ModalitySpec, ...]]:
+    """Named modality sets: WESAD wrist and chest, DMER-like, physiological-only, ..."""
+    return MODALITY_SETS
+
+
+@pytest.fixture
+def wrist() -> tuple[ModalitySpec, ...]:
+    """The WESAD wrist set: bvp, eda, temp physiological; acc behavioural."""
+    return WRIST
+
+
+@pytest.fixture
+def make_features():
+    """``make_features(modalities, batch, seed=0, numpy=False)``: standard-normal features."""
+
+    def make(
+        modalities: tuple[ModalitySpec, ...], batch: int, seed: int = 0, numpy: bool = False
+    ) -> dict[str, torch.Tensor] | dict[str, np.ndarray]:
+        rng = np.random.default_rng(seed)
+        out = {
+            m.name: rng.standard_normal((batch, m.n_features)).astype(np.float32)
+            for m in modalities
+        }
+        return out if numpy else {name: torch.from_numpy(x) for name, x in out.items()}
+
+    return make
