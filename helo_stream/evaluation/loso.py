@@ -29,7 +29,13 @@ import numpy as np
 from helo_stream.config import Pipeline, load_pipeline
 from helo_stream.datasets.wesad import SubjectData, alignment_rows
 from helo_stream.evaluation.baselines import oracle_predictions
-from helo_stream.evaluation.fitting import METHODS, FitSettings, fit_model, predict_session
+from helo_stream.evaluation.fitting import (
+    METHODS,
+    FitSettings,
+    fit_model,
+    modality_specs,
+    predict_session,
+)
 from helo_stream.metrics.distribution import (
     canberra,
     chebyshev,
@@ -38,6 +44,7 @@ from helo_stream.metrics.distribution import (
     intersection,
     kl_divergence,
 )
+from helo_stream.pipeline.features import WindowFeaturizer
 
 __all__ = [
     "METRICS",
@@ -273,15 +280,20 @@ def run_loso(
     folds = loso_folds([s.subject for s in usable])
     tasks = [_Task(f.test, m) for f in folds for m in methods]
     if work_dir is not None:
+        # Only what decides a fit: data (features, targets, conditions), settings, the model's
+        # inputs and outputs. Unrelated pipeline settings (publisher, devices) do not count.
+        names = WindowFeaturizer.from_pipeline(pipeline).feature_names
+        specs = {m.name: [m.role, list(names[m.name])] for m in modality_specs(pipeline)}
         key = hashlib.sha256(
             json.dumps(
                 {
                     "data": _data_fingerprint(usable),
                     "settings": settings.to_dict(),
-                    "pipeline": pipeline.config.model_dump(mode="json", exclude={"training"}),
+                    "labels": list(pipeline.labels),
+                    "calibration_s": pipeline.config.model.calibration_s,
+                    "modalities": specs,
                 },
                 sort_keys=True,
-                default=str,
             ).encode()
         ).hexdigest()[:16]
         work_dir = Path(work_dir) / key

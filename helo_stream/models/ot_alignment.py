@@ -47,6 +47,17 @@ def _xp(x: Tensor | np.ndarray) -> Any:
     return np if isinstance(x, np.ndarray) else torch
 
 
+def _matvec(matrix: Array, vector: Array) -> Array:
+    """Batched ``matrix @ vector`` for ``(B, N, M) @ (B, M, 1)``.
+
+    NumPy's ``matmul`` is the cheapest call for one tiny matrix; in torch, for a training batch
+    under autograd, a broadcast multiply-and-sum is about twice as fast as ``bmm``.
+    """
+    if isinstance(matrix, np.ndarray):
+        return matrix @ vector
+    return (matrix * vector.transpose(1, 2)).sum(2, keepdim=True)
+
+
 def cosine_cost(x: Array, y: Array) -> Array:
     """Batched cosine distance ``1 - cos(x_i, y_j)``: ``(B, N, d), (B, M, d) -> (B, N, M)``."""
     xp = _xp(x)
@@ -106,10 +117,10 @@ def sinkhorn(
     v = xp.ones_like(b)
     u = a
     for it in range(1, n_iters + 1):
-        u = a / (kernel @ v)
-        v = b / (kernel_t @ u)
+        u = a / _matvec(kernel, v)
+        v = b / _matvec(kernel_t, u)
         if tol > 0.0 and it % _CHECK_EVERY == 0 and it < n_iters:
-            error = abs(u * (kernel @ v) - a).sum(1).max()
+            error = abs(u * _matvec(kernel, v) - a).sum(1).max()
             if float(error.detach() if isinstance(error, Tensor) else error) < tol:
                 break
     return u * kernel * v.swapaxes(1, 2)

@@ -121,7 +121,12 @@ def test_offline_predictions_equal_the_live_path(
 
 
 def test_train_resumes_an_interrupted_run(workspace: dict[str, Path]) -> None:
-    pipeline = load_pipeline(workspace["pipeline"], check_checkpoint=False)
+    # This pipeline names its recordings in training.data, so train needs no --data.
+    config = yaml.safe_load(workspace["pipeline"].read_text())
+    config["training"]["data"] = "data"  # relative to the pipeline file
+    with_data = workspace["root"] / "with_data.yaml"
+    with_data.write_text(yaml.safe_dump(config))
+    pipeline = load_pipeline(with_data, check_checkpoint=False)
     subjects = load_subjects(workspace["data"], pipeline, cache_dir=workspace["cache"])
     out_dir = workspace["root"] / "resumed"
     state = out_dir / ".helo_test.train-state"
@@ -132,8 +137,8 @@ def test_train_resumes_an_interrupted_run(workspace: dict[str, Path]) -> None:
     )
     assert (state / "train_state.pt").is_file()
     code, out = _invoke(
-        "train", str(workspace["pipeline"]), "--data", str(workspace["data"]),
-        "--out", str(out_dir), "--cache-dir", str(workspace["cache"]), "--no-progress",
+        "train", str(with_data), "--out", str(out_dir), "--cache-dir", str(workspace["cache"]),
+        "--no-progress",
     )
     assert code == 0, out
     assert "resumed after epoch 1" in out
