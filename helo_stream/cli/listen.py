@@ -1,7 +1,10 @@
 """``helo-stream listen``: print the emotion messages a pipeline publishes.
 
 JSON lines by default (one message per line, flushed, for piping into ``jq`` or a file);
-``--pretty`` shows a compact live view per subject when stdout is a terminal.
+``--pretty`` shows live bars per subject when stdout is a terminal
+(:mod:`helo_stream.sinks.terminal_view`). ``--out FILE`` appends every message to a file as
+JSON lines, and ``--markers`` records the ``HeLo_Protocol`` LSL markers beside them, which is
+what ``helo-stream plot`` draws.
 """
 
 from __future__ import annotations
@@ -9,67 +12,31 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import click
 
+from helo_stream.sinks.terminal_view import render_live
+
 __all__ = ["listen_command", "render_live"]
 
-_STATE_STYLE = {"ok": "green", "stale": "yellow", "missing": "red"}
-_BAR_WIDTH = 24
+#: Marker records and messages from two threads go to one output, one line at a time.
+_OUTPUT_LOCK = threading.Lock()
 
 
-def _bar(p: float, width: int = _BAR_WIDTH) -> str:
-    filled = p * width
-    full = int(filled)
-    partial = " ▏▎▍▌▋▊▉"[int((filled - full) * 8)] if full < width else ""
-    return ("█" * full + partial).ljust(width)
-
-
-def render_live(latest: dict[str, dict[str, Any]], *, received: int = 0) -> Any:
-    """A rich renderable of the newest message of each subject (keyed by subject)."""
-    from rich.console import Group
-    from rich.panel import Panel
-    from rich.table import Table
-    from rich.text import Text
-
-    if not latest:
-        return Text("waiting for messages ...", style="dim")
-    panels = []
-    for subject in sorted(latest):
-        msg = latest[subject]
-        probs = list(zip(msg["labels"], msg["distribution"], strict=False))
-        probs.sort(key=lambda lp: lp[1], reverse=True)
-        table = Table.grid(padding=(0, 1))
-        table.add_column(justify="right", style="bold")
-        table.add_column()
-        table.add_column(justify="right")
-        for label, p in probs[:5]:
-            style = "cyan" if label == msg["top"] else "blue"
-            table.add_row(label, Text(_bar(float(p)), style=style), f"{float(p):6.1%}")
-        health = Text()
-        for name, state in msg.get("modalities", {}).items():
-            health.append(f"{name}:{state} ", style=_STATE_STYLE.get(state, "white"))
-        latency = msg.get("latency_ms", {}).get("window_to_publish")
-        latency_text = f"{latency:.1f} ms" if isinstance(latency, (int, float)) else "n/a"
-        footer = Text(
-            f"seq {msg.get('seq')}  latency {latency_text}  window end "
-            f"{msg.get('window', {}).get('end', float('nan')):.2f}",
-            style="dim",
-        )
-        title = (
-            f"[bold]{subject or '(no subject)'}[/] · {msg.get('pipeline', '?')} · top: "
-            f"[cyan]{msg.get('top', '?')}[/]"
-        )
-        panels.append(Panel(Group(table, health, footer), title=title, title_align="left"))
-    panels.append(Text(f"{received} message(s) received — Ctrl-C to quit", style="dim"))
-    return Group(*panels)
-
-
-def _echo_line(message: dict[str, Any]) -> None:
-    click.echo(json.dumps(message))
-    sys.stdout.flush()
+def _write_line(record: dict[str, Any], *, out: Any | None, echo: bool) -> None:
+    """One JSON line to the --out file (flushed: a crash loses nothing) and/or stdout."""
+    line = json.dumps(record)
+    with _OUTPUT_LOCK:
+        if out is not None:
+            out.write(line + "\n")
+            out.flush()
+        if echo:
+            click.echo(line)
+            sys.stdout.flush()
 
 
 @click.command("listen")
@@ -97,22 +64,89 @@ def _echo_line(message: dict[str, Any]) -> None:
     default=None,
     help="Exit with status 1 when no message arrives for this many seconds.",
 )
+@click.option(
+    "--curve-secret-key",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="This client's CURVE secret key file (helo-stream keys), for an encrypted publisher.",
+)
+@click.option(
+    "--curve-server-key",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="The publisher's CURVE public key file (with --curve-secret-key).",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also append every message (and marker) to this file as JSON lines.",
+)
+@click.option(
+    "--markers",
+    is_flag=True,
+    help="Also record the HeLo_Protocol LSL markers (protocol conditions) as JSON lines.",
+)
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --pretty: only the N most probable labels (default: all, in a fixed order).",
+)
+@click.option(
+    "--offline-after",
+    "offline_after_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=5.0,
+    show_default=True,
+    help="With --pretty: flag a subject offline after this many silent seconds.",
+)
 def listen_command(
-    address: str, topic: str, pretty: bool, count: int | None, timeout_s: float | None
+    address: str,
+    topic: str,
+    pretty: bool,
+    count: int | None,
+    timeout_s: float | None,
+    curve_secret_key: str | None = None,
+    curve_server_key: str | None = None,
+    out_path: Path | None = None,
+    markers: bool = False,
+    top: int | None = None,
+    offline_after_s: float = 5.0,
 ) -> None:
     """Print the emotion messages published on --address, one JSON object per line."""
+    from helo_stream.sinks.terminal_view import TerminalView
     from helo_stream.sinks.zmq_subscriber import ZmqSubscriber
 
     live_view = pretty and sys.stdout.isatty()
     received = 0
-    latest: dict[str, dict[str, Any]] = {}
+    view = TerminalView(top=top, offline_after_s=offline_after_s)
     live = None
+    out = out_path.open("a", encoding="utf-8") if out_path is not None else None
+    recorder = None
+    if markers:
+        from helo_stream.sinks.markers import MarkerRecorder
+
+        def on_marker(record: dict[str, Any]) -> None:
+            view.add_marker(subject=record["subject"], marker=record["marker"])
+            _write_line(record, out=out, echo=not live_view)
+
+        recorder = MarkerRecorder(on_marker=on_marker).start()
     try:
-        with ZmqSubscriber(address=address, topic=topic) as sub:
+        if (curve_secret_key is None) != (curve_server_key is None):
+            raise click.UsageError("--curve-secret-key and --curve-server-key go together")
+        with ZmqSubscriber(
+            address=address,
+            topic=topic,
+            curve_secret_key=curve_secret_key,
+            curve_server_key=curve_server_key,
+        ) as sub:
             if live_view:
                 from rich.live import Live
 
-                live = Live(render_live(latest), refresh_per_second=8, transient=False)
+                # rich redraws the view 8 times a second however fast messages come
+                live = Live(view, refresh_per_second=8, transient=False)
                 live.start()
             last_message_wall = time.monotonic()
             while count is None or received < count:
@@ -133,10 +167,11 @@ def listen_command(
                 received += 1
                 last_message_wall = time.monotonic()
                 if live is not None:
-                    latest[str(message.get("subject", ""))] = message
-                    live.update(render_live(latest, received=received))
+                    view.add(message)
+                    if out is not None:
+                        _write_line(message, out=out, echo=False)
                 else:
-                    _echo_line(message)
+                    _write_line(message, out=out, echo=True)
     except KeyboardInterrupt:
         pass
     except BrokenPipeError:
@@ -144,5 +179,9 @@ def listen_command(
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
     finally:
+        if recorder is not None:
+            recorder.close()
         if live is not None:
             live.stop()
+        if out is not None:
+            out.close()

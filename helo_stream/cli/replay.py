@@ -110,7 +110,8 @@ def replay_command(
             handlers[sig] = signal.signal(sig, _on_signal)
     try:
         with player:
-            if wait_s > 0 and not player.wait_for_consumers(timeout=wait_s, stop=stop):
+            consumed = wait_s <= 0 or player.wait_for_consumers(timeout=wait_s, stop=stop)
+            if not consumed and not stop.is_set():
                 click.secho(
                     f"warning: not every stream had a consumer after {wait_s:g} s; playing anyway",
                     fg="yellow", err=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -12,7 +13,6 @@ from pathlib import Path
 import click
 
 from helo_stream.config import load_pipeline
-
 
 #: How long a replay started by ``run`` waits for the pipeline's inlets before playing.
 REPLAY_WAIT_S = 30.0
@@ -29,13 +29,42 @@ def _format_line(message: dict) -> str:
     )
 
 
+def _format_health(health: dict) -> str:
+    """One line of a stream's health counters, for the end-of-run summary."""
+    if health.get("source_id") is None:
+        return "missing (no stream was found; the model ran without it)"
+    quality = health.get("quality_windows") or {}
+    flags = ", ".join(f"{flag} in {n} window(s)" for flag, n in quality.items()) or "no flags"
+    return (
+        f"{health['state']} ({health['source_id']}): {health['n_samples']} samples, "
+        f"{health['n_gaps']} gap(s), {health['n_backward_jumps']} backward jump(s), "
+        f"{health['n_dropped']} dropped, {health['n_nonfinite']} non-finite, "
+        f"{health['n_reconnects']} reconnect(s); quality: {flags}"
+    )
+
+
 def start_replay(
-    path: Path, *, speed: float, loop: bool, subject: str | None, start_s: float,
+    path: Path,
+    *,
+    speed: float,
+    loop: bool,
+    subject: str | None,
+    start_s: float,
     duration_s: float | None,
 ) -> subprocess.Popen[bytes]:
     """The replay as a child process, so its pacing never competes with the pipeline's GIL."""
-    cmd = [sys.executable, "-m", "helo_stream", "replay", str(path), "--speed", str(speed),
-           "--wait-for-consumers", str(REPLAY_WAIT_S), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "helo_stream",
+        "replay",
+        str(path),
+        "--speed",
+        str(speed),
+        "--wait-for-consumers",
+        str(REPLAY_WAIT_S),
+        "--no-progress",
+    ]
     if loop:
         cmd.append("--loop")
     if subject:
@@ -44,10 +73,22 @@ def start_replay(
         cmd += ["--start", str(start_s)]
     if duration_s is not None:
         cmd += ["--duration", str(duration_s)]
-    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
 
 
-def stop_process(proc: subprocess.Popen[bytes], *, timeout: float = 2.0) -> None:
+def _die_with_parent() -> None:
+    """In the replay child (Linux): die when the pipeline dies, even by ``kill -9``, so no
+    orphaned replay keeps publishing fake devices. SIGKILL rather than SIGTERM: nobody is left
+    to wait for a clean shutdown, and the kernel closes the outlets' sockets either way."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
+def stop_process(proc: subprocess.Popen[bytes], *, timeout: float = 1.0) -> None:
     """Interrupt, then terminate, then kill: the child gets a chance to close its outlets."""
     for sig in (signal.SIGINT, signal.SIGTERM):
         if proc.poll() is not None:
@@ -64,18 +105,49 @@ def stop_process(proc: subprocess.Popen[bytes], *, timeout: float = 2.0) -> None
 
 @click.command("run")
 @click.argument("pipeline_file", type=click.Path(path_type=Path))
-@click.option("--replay", "replay_path", type=click.Path(path_type=Path), default=None,
-              help="Replay this recording as fake LSL devices alongside the pipeline.")
-@click.option("--speed", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
-              help="Replay speed (with --replay).")
+@click.option(
+    "--replay",
+    "replay_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Replay this recording as fake LSL devices alongside the pipeline.",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0.01),
+    default=1.0,
+    show_default=True,
+    help="Replay speed (with --replay).",
+)
 @click.option("--loop", is_flag=True, help="Loop the replay (with --replay).")
-@click.option("--start", "start_s", type=click.FloatRange(min=0), default=0.0,
-              help="Replay from this many seconds into the recording.")
-@click.option("--duration", "duration_s", type=click.FloatRange(min=0), default=None,
-              help="Replay only this many seconds.")
-@click.option("--subject", default=None,
-              help="Use the streams of this subject (overrides the pipeline's 'subject').")
+@click.option(
+    "--start",
+    "start_s",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    help="Replay from this many seconds into the recording.",
+)
+@click.option(
+    "--duration",
+    "duration_s",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Replay only this many seconds.",
+)
+@click.option(
+    "--subject",
+    default=None,
+    help="Use the streams of this subject (overrides the pipeline's 'subject').",
+)
 @click.option("--address", default=None, help="Publish on this ZeroMQ address instead.")
+@click.option(
+    "--record",
+    "record_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Append every published message and every raw input sample to files in this folder "
+    "as they happen (messages.jsonl, streams/<modality>.csv).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print each message as a JSON line.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing per message.")
 def run_command(
@@ -87,6 +159,7 @@ def run_command(
     duration_s: float | None,
     subject: str | None,
     address: str | None,
+    record_dir: Path | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -111,15 +184,26 @@ def run_command(
 
         # Fail here, not in the child, on a bad file; and follow the replayed subject's streams.
         subject = subject or load_recording(replay_path).subject
-    runner = PipelineRunner(pipeline, subject=subject, on_message=show)  # loads the checkpoint
+    recorder = None
+    if record_dir is not None:
+        from helo_stream.sinks.recorder import SessionRecorder
+
+        recorder = SessionRecorder(record_dir)
+    # loads the checkpoint
+    runner = PipelineRunner(pipeline, subject=subject, on_message=show, recorder=recorder)
     replay_proc = None
     if replay_path is not None:
         replay_proc = start_replay(
-            replay_path, speed=speed, loop=loop, subject=subject, start_s=start_s,
+            replay_path,
+            speed=speed,
+            loop=loop,
+            subject=subject,
+            start_s=start_s,
             duration_s=duration_s,
         )
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # SIGTERM takes the same way out as Ctrl-C, also while the streams are being resolved.
+    previous_sigterm = signal.signal(signal.SIGTERM, signal.default_int_handler)
     interrupted = False
     try:
         runner.open()
@@ -133,13 +217,24 @@ def run_command(
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        runner.close()
-        if replay_proc is not None:
-            stop_process(replay_proc)
+        try:
+            runner.close()  # inlets, publisher, record files
+        finally:
+            if replay_proc is not None:
+                stop_process(replay_proc)
+            signal.signal(signal.SIGTERM, previous_sigterm)
+    for name, health in runner.health_report().items():
+        click.echo(f"helo-stream: health {name}: {_format_health(health)}", err=True)
     click.echo(
         f"helo-stream: {'interrupted; ' if interrupted else ''}published "
         f"{runner.stats.published} message(s)",
         err=True,
     )
+    if interrupted:
+        # Everything is closed and flushed; skip the interpreter's teardown of torch and
+        # NeuroKit2 (about a second on a busy machine) so a signal stops the run within 2 s.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     if replay_proc is not None and replay_proc.returncode not in (0, -signal.SIGINT, 130):
         raise click.ClickException(f"the replay exited with code {replay_proc.returncode}")

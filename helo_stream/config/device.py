@@ -20,6 +20,18 @@ class ChannelSpec(_Strict):
     label: str = Field(min_length=1)
     unit: str = Field(min_length=1, description="Physical unit, e.g. 'uS', 'degC', '1/64 g'.")
     type: str | None = Field(default=None, description="Channel type; the stream type if unset.")
+    valid_range: tuple[float, float] | None = Field(
+        default=None,
+        description="Plausible [low, high] in the channel's unit; overrides the stream's. Values "
+        "outside are flagged 'out_of_range' and ignored, values pinned at a bound 'saturated'.",
+    )
+
+    @field_validator("valid_range")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not value[0] < value[1]:
+            raise ValueError(f"valid_range must be [low, high] with low < high, got {value}")
+        return value
 
 
 class StreamSpec(_Strict):
@@ -42,6 +54,22 @@ class StreamSpec(_Strict):
     nominal_srate: float = Field(gt=0, description="Nominal sampling rate in Hz.")
     channel_format: ChannelFormat = "float32"
     channels: tuple[ChannelSpec, ...] = Field(min_length=1)
+    valid_range: tuple[float, float] | None = Field(
+        default=None,
+        description="Plausible [low, high] of every channel (see ChannelSpec.valid_range).",
+    )
+
+    @field_validator("valid_range")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not value[0] < value[1]:
+            raise ValueError(f"valid_range must be [low, high] with low < high, got {value}")
+        return value
+
+    @property
+    def channel_ranges(self) -> tuple[tuple[float, float] | None, ...]:
+        """Each channel's plausible range (its own, else the stream's, else None)."""
+        return tuple(ch.valid_range or self.valid_range for ch in self.channels)
 
     @field_validator("source_id")
     @classmethod

@@ -182,7 +182,12 @@ def load_pipeline(path: str | Path, *, check_checkpoint: bool = True) -> Pipelin
         checkpoint = (path.parent / checkpoint).resolve()
     if check_checkpoint and not checkpoint.is_file():
         problems.append(
-            ConfigProblem(path, "model.checkpoint", f"checkpoint file not found: {checkpoint}")
+            ConfigProblem(
+                path,
+                "model.checkpoint",
+                f"checkpoint file not found: {checkpoint} (train one with "
+                f"`helo-stream train {path} --data DATA --out DIR`)",
+            )
         )
 
     if problems:

@@ -121,8 +121,12 @@ class ModelConfig(_Strict):
     )
 
 
+#: Hosts that never leave this machine; publishing anywhere else needs CURVE.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
 class PublisherConfig(_Strict):
-    """ZeroMQ PUB sink."""
+    """ZeroMQ XPUB sink; loopback only unless CURVE encryption and client keys are set."""
 
     address: str = Field(default="tcp://127.0.0.1:5556", pattern=r"^(tcp|ipc|inproc)://.+")
     topic: str = Field(default="helo/emotion", min_length=1)
@@ -130,6 +134,37 @@ class PublisherConfig(_Strict):
         default=True, description="Bind the address (default) or connect to it (e.g. a broker)."
     )
     send_hwm: int = Field(default=1000, ge=1, description="ZeroMQ send high-water mark.")
+    curve_secret_key: Path | None = Field(
+        default=None,
+        description="Server certificate with secret key (helo-stream keys), relative to the "
+        "pipeline file; enables CURVE encryption and client authentication.",
+    )
+    curve_allowed_clients: tuple[Path, ...] | None = Field(
+        default=None,
+        description="Client public-key files or directories of them, relative to the pipeline "
+        "file; only these clients may subscribe.",
+    )
+
+    @property
+    def host(self) -> str | None:
+        """The host of a tcp address (None for ipc/inproc, which stay on this machine)."""
+        scheme, _, rest = self.address.partition("://")
+        if scheme != "tcp":
+            return None
+        return rest.rsplit(":", 1)[0] if ":" in rest else rest
+
+    @model_validator(mode="after")
+    def _curve_off_loopback(self) -> PublisherConfig:
+        if (self.curve_secret_key is None) != (not self.curve_allowed_clients):
+            raise ValueError("curve_secret_key and curve_allowed_clients must be given together")
+        host = self.host
+        if host is not None and host not in LOOPBACK_HOSTS and self.curve_secret_key is None:
+            raise ValueError(
+                f"publishing on {self.address} reaches other machines and needs CURVE: set "
+                "curve_secret_key and curve_allowed_clients (create keys with 'helo-stream "
+                "keys'), or bind tcp://127.0.0.1"
+            )
+        return self
 
 
 class TrainingConfig(_Strict):
@@ -168,7 +203,9 @@ class PipelineConfig(_Strict):
     @model_validator(mode="after")
     def _modalities_name_devices(self) -> PipelineConfig:
         unknown = {
-            name: mod.device for name, mod in self.modalities.items() if mod.device not in self.devices
+            name: mod.device
+            for name, mod in self.modalities.items()
+            if mod.device not in self.devices
         }
         if unknown:
             raise ValueError(

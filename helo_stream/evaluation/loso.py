@@ -36,14 +36,7 @@ from helo_stream.evaluation.fitting import (
     modality_specs,
     predict_session,
 )
-from helo_stream.metrics.distribution import (
-    canberra,
-    chebyshev,
-    clark,
-    cosine,
-    intersection,
-    kl_divergence,
-)
+from helo_stream.metrics.distribution import MEASURES
 from helo_stream.pipeline.features import WindowFeaturizer
 
 __all__ = [
@@ -58,14 +51,7 @@ __all__ = [
 ]
 
 #: The six Geng measures, per window.
-METRICS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "chebyshev": chebyshev,
-    "clark": clark,
-    "canberra": canberra,
-    "kl_divergence": kl_divergence,
-    "cosine": cosine,
-    "intersection": intersection,
-}
+METRICS = MEASURES
 #: Reference predictors computed from the training subjects of each fold.
 REFERENCES: tuple[str, ...] = ("population_mean", "condition_oracle")
 

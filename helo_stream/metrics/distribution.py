@@ -17,6 +17,8 @@ instead of infinity), and cosine divides by ``max(||p|| ||q||, EPS)``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from scipy.special import xlogy
 
@@ -89,7 +91,8 @@ def intersection(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     return np.minimum(p, q).sum(axis=1)
 
 
-_MEASURES = {
+#: The six measures by name, each per sample ``(N,)``.
+MEASURES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "chebyshev": chebyshev,
     "clark": clark,
     "canberra": canberra,
@@ -101,4 +104,4 @@ _MEASURES = {
 
 def distribution_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     """Mean of each of the six measures over the samples, keyed by measure name."""
-    return {name: float(np.mean(fn(y_true, y_pred))) for name, fn in _MEASURES.items()}
+    return {name: float(np.mean(fn(y_true, y_pred))) for name, fn in MEASURES.items()}

@@ -179,7 +179,10 @@ def featurize_streams(
     status = dict.fromkeys(featurizer.stages, "ok")
     for i in tqdm(range(len(ends)), disable=not progress, desc="features", unit="win"):
         window = {
-            name: (x[bounds[name][0][i] : bounds[name][1][i]], ts[bounds[name][0][i] : bounds[name][1][i]])
+            name: (
+                x[bounds[name][0][i] : bounds[name][1][i]],
+                ts[bounds[name][0][i] : bounds[name][1][i]],
+            )
             for name, (x, ts) in filtered.items()
         }
         feats, pres = featurizer.features(window, status)

@@ -58,9 +58,7 @@ def checkpoint_problems(
     return problems
 
 
-def load_model_stage(
-    pipeline: Pipeline, feature_names: Mapping[str, tuple[str, ...]]
-) -> Predictor:
+def load_model_stage(pipeline: Pipeline, feature_names: Mapping[str, tuple[str, ...]]) -> Predictor:
     """Load the pipeline's checkpoint; raise :class:`ConfigError` if it does not fit.
 
     Inference runs on one thread: a single window is far too small for intra-op parallelism,

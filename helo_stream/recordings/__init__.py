@@ -46,7 +46,8 @@ __all__ = [
 
 ACCEPTED_LAYOUTS = (
     "a WESAD subject folder with SX_E4_Data/ (wesad_e4), "
-    "a folder with SX.pkl or a .pkl file (wesad_pkl), or an .xdf file (xdf)"
+    "a folder with SX.pkl or a .pkl file (wesad_pkl), an .xdf file (xdf), or a DMER per-subject "
+    ".mat feature file (dmer)"
 )
 
 
@@ -70,6 +71,8 @@ def detect_format(path: str | Path) -> RecordingFormat:
             return "wesad_pkl"
         if suffix in {".xdf", ".xdfz"}:
             return "xdf"
+        if suffix == ".mat":
+            return "dmer"
     raise RecordingError(f"unrecognised recording; expected {ACCEPTED_LAYOUTS}", path=path)
 
 
@@ -89,6 +92,10 @@ def load_recording(
         from helo_stream.recordings.wesad_pkl import load_wesad_pkl
 
         return load_wesad_pkl(path, subject=subject)
+    if fmt == "dmer":
+        from helo_stream.recordings.dmer import load_dmer
+
+        return load_dmer(path, subject=subject)
     if fmt == "xdf":
         from helo_stream.recordings.xdf import load_xdf
 

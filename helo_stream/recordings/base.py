@@ -51,7 +51,7 @@ LABELS_WESAD: tuple[str, ...] = (
 #: Protocol conditions a recording can be labelled with (WESAD label ids 1-4).
 CONDITIONS: tuple[str, ...] = ("baseline", "stress", "amusement", "meditation")
 
-RecordingFormat = Literal["wesad_e4", "wesad_pkl", "xdf"]
+RecordingFormat = Literal["wesad_e4", "wesad_pkl", "xdf", "dmer"]
 
 
 class RecordingError(ValueError):

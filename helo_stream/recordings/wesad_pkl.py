@@ -83,7 +83,8 @@ def _load_pickle(path: Path) -> Any:
         raise RecordingError("file not found", path=path) from None
     except (
         pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError,
-        IndexError, KeyError, MemoryError, OSError, UnicodeDecodeError,
+        IndexError, KeyError, MemoryError, OSError, UnicodeDecodeError, OverflowError,
+        RecursionError,
     ) as err:
         raise RecordingError(
             f"not a readable WESAD pickle (truncated or corrupted?): {type(err).__name__}: {err}",

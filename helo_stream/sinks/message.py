@@ -73,10 +73,12 @@ def build_emotion_message(
     checkpoint_sha256: str,
     published_lsl: float,
     published_unix: float,
+    quality: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, Any]:
     """A message dict ready for ``json.dumps``, following ``emotion-1.json``.
 
-    ``distribution`` is renormalised to sum to 1.
+    ``distribution`` is renormalised to sum to 1. ``quality`` (modality -> flags of the window,
+    see :mod:`helo_stream.windows.quality`) is included only when some modality has a flag.
 
     Raises
     ------
@@ -100,7 +102,7 @@ def build_emotion_message(
         raise ValueError(f"latencies must be finite and non-negative, got {bad_latency}")
     if not window_start_lsl <= window_end_lsl:
         raise ValueError(f"window start {window_start_lsl} is after its end {window_end_lsl}")
-    return {
+    message: dict[str, Any] = {
         "schema": SCHEMA_ID,
         "pipeline": str(pipeline),
         "subject": str(subject),
@@ -115,6 +117,10 @@ def build_emotion_message(
         "latency_ms": latency,
         "model": {"name": str(model_name), "checkpoint_sha256": str(checkpoint_sha256)},
     }
+    flagged = {str(k): [str(f) for f in v] for k, v in (quality or {}).items() if v}
+    if flagged:
+        message["quality"] = flagged
+    return message
 
 
 @cache

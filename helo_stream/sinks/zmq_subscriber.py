@@ -6,9 +6,11 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import zmq
+import zmq.auth
 
 __all__ = ["ZmqSubscriber"]
 
@@ -30,12 +32,18 @@ class ZmqSubscriber:
         Shared context; the global instance by default.
     rcv_hwm : int
         Messages queued here before ZeroMQ drops newer ones for this subscriber.
+    curve_secret_key : path | None
+        This client's certificate with its secret key (``helo-stream keys``); enables CURVE.
+    curve_server_key : path | None
+        The publisher's public certificate; required with ``curve_secret_key``.
 
     Notes
     -----
     Frames that are not ``[topic, JSON object]`` are skipped and counted in
     :attr:`n_malformed`. :attr:`n_missed` counts messages lost between publisher and here,
-    from gaps in ``seq`` per (pipeline, subject).
+    from gaps in ``seq`` per (pipeline, subject). A message repeating the last ``seq`` of its
+    (pipeline, subject) is the publisher's last-value cache answering another subscriber: it is
+    skipped and counted in :attr:`n_duplicates`.
     """
 
     def __init__(
@@ -46,6 +54,8 @@ class ZmqSubscriber:
         connect: bool = True,
         context: zmq.Context | None = None,
         rcv_hwm: int = 1000,
+        curve_secret_key: str | Path | None = None,
+        curve_server_key: str | Path | None = None,
     ) -> None:
         self.address = address
         self.topic = topic
@@ -53,6 +63,18 @@ class ZmqSubscriber:
         self._socket: zmq.Socket | None = self._context.socket(zmq.SUB)
         self._socket.setsockopt(zmq.LINGER, 0)
         self._socket.setsockopt(zmq.RCVHWM, rcv_hwm)
+        if (curve_secret_key is None) != (curve_server_key is None):
+            self._socket.close(linger=0)
+            raise ValueError("CURVE needs both the client secret key and the server public key")
+        if curve_secret_key is not None:
+            public, secret = zmq.auth.load_certificate(curve_secret_key)
+            server_public, _ = zmq.auth.load_certificate(curve_server_key)
+            if secret is None:
+                self._socket.close(linger=0)
+                raise ValueError(f"{curve_secret_key} holds no secret key (*.key_secret)")
+            self._socket.curve_secretkey = secret
+            self._socket.curve_publickey = public
+            self._socket.curve_serverkey = server_public
         self._socket.setsockopt(zmq.SUBSCRIBE, topic.encode("utf-8"))
         if connect:
             self._socket.connect(address)
@@ -63,6 +85,7 @@ class ZmqSubscriber:
         self.n_received = 0
         self.n_malformed = 0
         self.n_missed = 0
+        self.n_duplicates = 0
         self._last_seq: dict[tuple[str, str], int] = {}
 
     def recv(self, timeout_s: float | None = None) -> tuple[str, dict[str, Any]] | None:
@@ -96,19 +119,25 @@ class ZmqSubscriber:
             self.n_malformed += 1
             log.warning("skipping malformed message on %s: %s", self.address, err)
             return None
+        if not self._track_seq(message):
+            self.n_duplicates += 1
+            return None
         self.n_received += 1
-        self._track_seq(message)
         return topic, message
 
-    def _track_seq(self, message: dict[str, Any]) -> None:
+    def _track_seq(self, message: dict[str, Any]) -> bool:
+        """Update the gap counter; False for a repeat of the last message (a cache re-send)."""
         seq = message.get("seq")
         if not isinstance(seq, int):
-            return
+            return True
         key = (str(message.get("pipeline")), str(message.get("subject")))
         last = self._last_seq.get(key)
+        if last is not None and seq == last:
+            return False
         if last is not None and seq > last + 1:
             self.n_missed += seq - last - 1
         self._last_seq[key] = seq  # a smaller seq means the publisher restarted
+        return True
 
     def __iter__(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Messages as they arrive, indefinitely."""

@@ -51,6 +51,10 @@ class StreamHealth:
         Times the timestamps went back (or repeated); each starts a run of dropped samples.
     n_dropped : int
         Samples dropped because their timestamp was not after the newest accepted one.
+    n_nonfinite : int
+        Accepted samples holding NaN or infinity (stored as NaN, flagged per window).
+    n_reconnects : int
+        Times the stream came back (``ok``) after being ``missing``.
     state : {"ok", "stale", "missing"}
         ``stale`` after ``stale_after_s`` and ``missing`` after ``missing_after_s`` wall seconds
         without samples (counted from opening when none arrived yet); ``missing`` at once when
@@ -66,6 +70,8 @@ class StreamHealth:
     n_backward_jumps: int
     state: StreamState
     n_dropped: int = 0
+    n_nonfinite: int = 0
+    n_reconnects: int = 0
 
 
 class HealthTracker:
@@ -106,6 +112,9 @@ class HealthTracker:
         self.n_gaps = 0
         self.n_backward_jumps = 0
         self.n_dropped = 0
+        self.n_nonfinite = 0
+        self.n_reconnects = 0
+        self._was_missing = False
         self.last_sample_lsl: float | None = None
         self._prev_kept = True
         self._lost = False
@@ -127,6 +136,10 @@ class HealthTracker:
         device (the samples are waiting in the inlet).
         """
         self._last_checked_wall = self._clock_wall()
+
+    def count_nonfinite(self, n: int) -> None:
+        """``n`` accepted samples held NaN or infinity."""
+        self.n_nonfinite += int(n)
 
     def mark_lost(self) -> None:
         """The inlet reported the stream lost: ``missing`` until samples arrive again."""
@@ -167,6 +180,9 @@ class HealthTracker:
                 self.n_gaps += int(np.count_nonzero(np.diff(kept) > self.gap_threshold_s))
             self.last_sample_lsl = float(kept[-1])
             self.n_samples += n_kept
+            if self._was_missing or self.state == "missing":
+                self.n_reconnects += int(self.n_samples > n_kept)
+                self._was_missing = False
             self._last_receive_wall = self._clock_wall()
             self._lost = False
         return keep
@@ -203,6 +219,8 @@ class HealthTracker:
             n_backward_jumps=self.n_backward_jumps,
             state=self.state,
             n_dropped=self.n_dropped,
+            n_nonfinite=self.n_nonfinite,
+            n_reconnects=self.n_reconnects,
         )
 
 

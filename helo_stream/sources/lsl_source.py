@@ -9,7 +9,7 @@ process when samples arrived (the reference for latency); staleness uses the mon
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, runtime_checkable
 
@@ -102,9 +102,16 @@ class LSLSource:
     Notes
     -----
     Only numeric streams are supported (a string stream cannot fill a sample buffer). Samples
-    whose timestamp does not advance are dropped and counted in :attr:`health`. The inlet is
+    whose timestamp does not advance are dropped and counted in :attr:`health`. A sample with a
+    NaN or infinite value would poison the filter's state for good, so the filter sees the last
+    finite value instead and the buffer stores NaN for that sample (counted in
+    ``health.n_nonfinite``; windows flag and drop it, see :mod:`helo_stream.windows.quality`).
+    ``on_raw(samples, timestamps_lsl)``, when set, receives every accepted chunk before
+    filtering (the recorder uses it). The inlet is
     created with ``recover=True``: when an outlet with the same ``source_id`` reappears, liblsl
-    reconnects by itself and the stream returns to ``ok`` with its next samples.
+    reconnects by itself and the stream returns to ``ok`` with its next samples (within about a
+    second; ``clocksync`` keeps answering for the new outlet), counted in
+    ``health.n_reconnects``. ``tests/robustness/test_dropout.py`` checks this end to end.
     """
 
     def __init__(
@@ -134,6 +141,9 @@ class LSLSource:
         self.processing_flags = tuple(processing_flags)
         self._flags_mask = processing_flags_mask(self.processing_flags)
         self._filter = filter
+        #: Called with every accepted raw chunk (samples (n, ch) float64, timestamps (n,)).
+        self.on_raw: Callable[[np.ndarray, np.ndarray], None] | None = None
+        self._last_finite = np.zeros(int(info.channel_count()), dtype=np.float64)
         self._srate = float(info.nominal_srate())
         self._n_channels = int(info.channel_count())
 
@@ -261,6 +271,14 @@ class LSLSource:
         else:
             samples = chunk[keep].astype(np.float64, copy=False)
             timestamps_lsl = timestamps_lsl[keep]
+        if self.on_raw is not None:
+            self.on_raw(samples, timestamps_lsl)
+        bad = ~np.isfinite(samples).all(axis=1)
+        n_bad = int(np.count_nonzero(bad))
+        if n_bad:
+            self._health.count_nonfinite(n_bad)
+            samples = _hold_last_finite(samples, bad, self._last_finite)
+        self._last_finite = samples[-1].copy()
         if self._filter is not None:
             samples = np.asarray(self._filter.process(samples), dtype=np.float64)
             if samples.shape != (n_keep, self._n_channels):
@@ -268,6 +286,8 @@ class LSLSource:
                     f"filter of {self.modality!r} returned shape {samples.shape}, "
                     f"expected {(n_keep, self._n_channels)}"
                 )
+        if n_bad:
+            samples[bad] = np.nan  # our own array: a cast copy, the held copy or filter output
         self._buffer.push(samples, timestamps_lsl)
         now_local = pylsl.local_clock()
         self._last_receive_local = now_local
@@ -331,6 +351,20 @@ class LSLSource:
             f"LSLSource(modality={self.modality!r}, name={self.name!r}, "
             f"source_id={self.source_id!r}, srate={self._srate}, n_channels={self._n_channels})"
         )
+
+
+def _hold_last_finite(samples: np.ndarray, bad: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """``samples`` with each non-finite row replaced by the last finite row before it."""
+    out = np.array(samples, dtype=np.float64, copy=True)
+    good_idx = np.where(~bad, np.arange(out.shape[0]), -1)
+    last_good = np.maximum.accumulate(good_idx)
+    rows = np.flatnonzero(bad)
+    src = last_good[rows]
+    has_prev = src >= 0
+    out[rows[has_prev]] = out[src[has_prev]]
+    out[rows[~has_prev]] = previous
+    # a row with only some channels non-finite keeps its finite channels' values held too
+    return out
 
 
 def open_sources(sources: Iterable[LSLSource], *, timeout: float = 10.0) -> None:

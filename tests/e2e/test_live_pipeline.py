@@ -45,17 +45,33 @@ class LiveRun:
         self.subject = f"e2e-{uuid.uuid4().hex[:8]}"
         self.address = f"tcp://127.0.0.1:{_free_port()}"
         self.sub = ZmqSubscriber(address=self.address, topic="helo/emotion")
-        cmd = [sys.executable, "-m", "helo_stream", "run", str(pipeline), "--quiet",
-               "--subject", self.subject, "--address", self.address, *args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "helo_stream",
+            "run",
+            str(pipeline),
+            "--quiet",
+            "--subject",
+            self.subject,
+            "--address",
+            self.address,
+            *args,
+        ]
         self.proc = subprocess.Popen(
-            cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cmd,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
             env=os.environ.copy(),
         )
         self.messages: list[dict] = []
         self.received_wall: list[float] = []
 
-    def collect(self, *, until_exit: bool = True, n: int | None = None, timeout_s: float = 180.0
-                ) -> None:
+    def collect(
+        self, *, until_exit: bool = True, n: int | None = None, timeout_s: float = 180.0
+    ) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             got = self.sub.recv(timeout_s=0.2)
@@ -104,8 +120,17 @@ def _expected_windows(duration_s: float) -> int:
 
 def test_demo_replay_publishes_every_window() -> None:
     duration = 90.0
-    run = LiveRun(PIPELINE, "--replay", str(DEMO), "--speed", "10", "--start", "20",
-                  "--duration", str(duration))
+    run = LiveRun(
+        PIPELINE,
+        "--replay",
+        str(DEMO),
+        "--speed",
+        "10",
+        "--start",
+        "20",
+        "--duration",
+        str(duration),
+    )
     try:
         run.collect()
         assert run.proc.returncode == 0, run.stderr()
@@ -127,8 +152,9 @@ def test_message_rate_matches_the_step(tmp_path: Path) -> None:
     config["devices"]["wrist"]["profile"] = str(REPO / "devices" / "empatica_e4.yaml")
     pipeline = tmp_path / "fast.yaml"
     pipeline.write_text(yaml.safe_dump(config))
-    run = LiveRun(pipeline, "--replay", str(DEMO), "--speed", "1", "--start", "30",
-                  "--duration", "22")
+    run = LiveRun(
+        pipeline, "--replay", str(DEMO), "--speed", "1", "--start", "30", "--duration", "22"
+    )
     try:
         run.collect()
         assert run.proc.returncode == 0, run.stderr()
@@ -156,16 +182,23 @@ def test_ctrl_c_stops_pipeline_and_replay() -> None:
         run.close()
     # the replay child has gone too: its outlets are no longer visible
     time.sleep(0.5)
-    left = [
-        s for s in pylsl.resolve_streams(1.5) if s.source_id().startswith(run.subject)
-    ]
+    left = [s for s in pylsl.resolve_streams(1.5) if s.source_id().startswith(run.subject)]
     assert left == []
 
 
 def test_real_wesad_subject_at_ten_times_speed(wesad_e4: Path) -> None:
     duration = 120.0
-    run = LiveRun(PIPELINE, "--replay", str(wesad_e4 / "S2"), "--speed", "10", "--start",
-                  "1500", "--duration", str(duration))
+    run = LiveRun(
+        PIPELINE,
+        "--replay",
+        str(wesad_e4 / "S2"),
+        "--speed",
+        "10",
+        "--start",
+        "1500",
+        "--duration",
+        str(duration),
+    )
     try:
         run.collect()
         assert run.proc.returncode == 0, run.stderr()

@@ -20,11 +20,13 @@ def _streams(duration_s: float, *, t0: float = 1000.0) -> dict[str, tuple[np.nda
 
     rng = np.random.default_rng(0)
     out = {}
-    for name, rate, ch in (("bvp", 64, 1), ("eda", 4, 1), ("temp", 4, 1), ("acc", 32, 3)):
+    for name, rate in (("bvp", 64), ("eda", 4), ("temp", 4), ("acc", 32)):
         n = int(duration_s * rate)
         ts = t0 + np.arange(n) / rate
         if name == "bvp":
-            x = nk.ppg_simulate(duration=duration_s, sampling_rate=rate, heart_rate=72, random_state=1)
+            x = nk.ppg_simulate(
+                duration=duration_s, sampling_rate=rate, heart_rate=72, random_state=1
+            )
             x = x[:n, None]
         elif name == "eda":
             x = (2.0 + 0.001 * np.arange(n) + 0.01 * rng.standard_normal(n))[:, None]

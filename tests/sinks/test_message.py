@@ -19,13 +19,29 @@ def test_builder_output_is_exactly_the_schema(make_message) -> None:
     schema = load_schema()
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert schema["additionalProperties"] is False
-    assert set(msg) == set(schema["required"]) == set(schema["properties"])
+    # every property is required except the optional per-window quality flags
+    assert set(msg) == set(schema["required"]) == set(schema["properties"]) - {"quality"}
     assert msg["schema"] == SCHEMA_ID
     assert msg["window"] == {"start": 1000.0, "end": 1060.0}
     assert msg["top"] == "stress"
     assert msg["modalities"] == {"bvp": "ok", "eda": "stale", "acc": "missing"}
     validate_message(msg)
     validate_message(json.loads(json.dumps(msg)))  # survives the wire
+
+
+def test_quality_flags_are_optional_and_checked(make_message) -> None:
+    clean = make_message(quality={"bvp": []})
+    assert "quality" not in clean  # only modalities with a flag are reported
+    flagged = make_message(quality={"eda": ["nonfinite", "flat"], "bvp": []})
+    assert flagged["quality"] == {"eda": ["nonfinite", "flat"]}
+    validate_message(flagged)
+    bad = copy.deepcopy(flagged)
+    bad["quality"]["eda"] = ["on_fire"]
+    with pytest.raises(InvalidMessageError):
+        validate_message(bad)
+    bad["quality"] = {"eda": []}
+    with pytest.raises(InvalidMessageError):
+        validate_message(bad)
 
 
 def test_distribution_is_renormalised(make_message) -> None:

@@ -1,0 +1,460 @@
+"""Training loop for TAILOR: AdamW with linear warmup and decay, the adversarial schedule,
+early stopping on whole held-out groups, seeded and resumable.
+
+Kept apart from :mod:`helo_stream.training.trainer` because the objective (multi-label BCE plus
+auxiliary terms), the model outputs and the selection measure all differ; the group-wise
+validation rule is the same: windows of one subject overlap in time, so validation always holds
+out whole groups.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from helo_stream.metrics.multilabel import multilabel_metrics
+from helo_stream.models.tailor import Tailor, tailor_loss
+
+__all__ = [
+    "TailorTrainConfig",
+    "TailorTrainResult",
+    "grl_coefficient",
+    "predict_proba",
+    "train_tailor",
+]
+
+_STATE_FILE = "tailor_train_state.pt"
+_STATE_VERSION = 1
+#: Settings that may change when a run is resumed (they do not alter past epochs).
+_RESUMABLE_CHANGES = ("patience", "eval_batch_size")
+_LOGGED = ("loss", "bce", "adv_private", "adv_common", "diff", "common_bce")
+
+
+@dataclass
+class TailorTrainConfig:
+    """Optimisation settings.
+
+    Attributes
+    ----------
+    epochs, batch_size, lr, weight_decay
+        AdamW schedule; the learning rate rises linearly over ``warmup_fraction`` of all steps,
+        then decays linearly to 0 at the last step (the authors' ``warmup_linear``).
+    seed
+        Seeds the batch order, dropout, modality dropout and the validation split.
+    val_fraction
+        Fraction of groups held out for validation (0: none; the last epoch is kept).
+    grad_clip
+        Maximum global gradient norm (None: no clipping).
+    patience
+        Stop after this many epochs without a validation improvement (None: never).
+    eval_batch_size
+        Batch size for validation forward passes.
+    grl_schedule, grl_gamma
+        ``"dann"`` ramps the gradient-reversal strength from 0 to 1 as
+        ``2 / (1 + exp(-gamma p)) - 1`` over training progress ``p``, so the untrained
+        discriminator does not scramble the encoders early on; ``"constant"`` keeps it at 1
+        (the authors' setting).
+    """
+
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    warmup_fraction: float = 0.1
+    seed: int = 0
+    val_fraction: float = 0.0
+    grad_clip: float | None = 1.0
+    patience: int | None = None
+    eval_batch_size: int = 1024
+    grl_schedule: Literal["dann", "constant"] = "dann"
+    grl_gamma: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 0 or self.batch_size < 1 or self.eval_batch_size < 1:
+            raise ValueError("epochs must be >= 0 and batch sizes >= 1")
+        if not (self.lr > 0 and self.weight_decay >= 0):
+            raise ValueError("lr must be > 0 and weight_decay >= 0")
+        if not 0.0 <= self.warmup_fraction < 1.0 or not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError("warmup_fraction and val_fraction must lie in [0, 1)")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise ValueError("grad_clip must be > 0 or None")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError("patience must be >= 1 or None")
+        if self.grl_schedule not in ("dann", "constant") or self.grl_gamma <= 0:
+            raise ValueError("grl_schedule must be 'dann' or 'constant' and grl_gamma > 0")
+
+
+@dataclass
+class TailorTrainResult:
+    """Outcome of :func:`train_tailor`; the model itself holds the selected weights.
+
+    Attributes
+    ----------
+    history
+        One dict per epoch: ``epoch``, ``lr`` and ``grl`` (at the epoch's end), ``train_<part>``
+        for each loss part (sample-weighted means in training mode) and, with validation,
+        ``val_loss`` (BCE of the label decoder) plus ``val_<measure>`` of
+        :func:`~helo_stream.metrics.multilabel.multilabel_metrics` at the model's threshold.
+    best_epoch
+        Epoch whose weights the model holds (lowest validation BCE, else the last epoch).
+    best_val_bce
+        Validation BCE of that epoch (None without validation).
+    train_groups, val_groups
+        Group ids used for training and validation.
+    resumed_from_epoch
+        Last epoch found in ``checkpoint_dir`` (0 for a fresh run).
+    stopped_early
+        True if ``patience`` ended training before ``epochs``.
+    """
+
+    history: list[dict[str, float]]
+    best_epoch: int
+    best_val_bce: float | None
+    train_groups: tuple[Any, ...] = field(default_factory=tuple)
+    val_groups: tuple[Any, ...] = field(default_factory=tuple)
+    resumed_from_epoch: int = 0
+    stopped_early: bool = False
+
+
+def grl_coefficient(progress: float, *, schedule: str = "dann", gamma: float = 10.0) -> float:
+    """Gradient-reversal strength at training ``progress`` in ``[0, 1]``."""
+    if schedule == "constant":
+        return 1.0
+    p = min(max(progress, 0.0), 1.0)
+    return 2.0 / (1.0 + math.exp(-gamma * p)) - 1.0
+
+
+def _split(
+    n: int, groups: np.ndarray | None, config: TailorTrainConfig
+) -> tuple[np.ndarray, np.ndarray, tuple[Any, ...], tuple[Any, ...]]:
+    """Train/validation sample indices, holding out whole groups."""
+    everyone = np.arange(n)
+    if groups is None:
+        if config.val_fraction > 0:
+            raise ValueError(
+                "val_fraction > 0 needs groups (a subject id per sample): overlapping windows "
+                "of one subject must not be split between training and validation"
+            )
+        return everyone, everyone[:0], (), ()
+    groups = np.asarray(groups)
+    if groups.shape != (n,):
+        raise ValueError(f"groups must have shape ({n},), got {groups.shape}")
+    unique = np.unique(groups)
+    if config.val_fraction == 0:
+        return everyone, everyone[:0], tuple(unique.tolist()), ()
+    if unique.size < 2:
+        raise ValueError("validation needs at least two groups")
+    n_val = min(max(1, round(config.val_fraction * unique.size)), unique.size - 1)
+    shuffled = np.random.default_rng(config.seed).permutation(unique)
+    val_groups = np.sort(shuffled[:n_val])
+    is_val = np.isin(groups, val_groups)
+    train_groups = tuple(np.setdiff1d(unique, val_groups).tolist())
+    return everyone[~is_val], everyone[is_val], train_groups, tuple(val_groups.tolist())
+
+
+def _as_tensors(
+    arrays: Mapping[str, np.ndarray] | None, dtype: torch.dtype, n: int, what: str
+) -> dict[str, Tensor] | None:
+    if arrays is None:
+        return None
+    out = {name: torch.as_tensor(np.asarray(x), dtype=dtype) for name, x in arrays.items()}
+    for name, x in out.items():
+        if x.shape[0] != n:
+            raise ValueError(f"{what}[{name!r}] has {x.shape[0]} rows, targets have {n}")
+    return out
+
+
+def _rows(arrays: dict[str, Tensor] | None, rows: Tensor) -> dict[str, Tensor] | None:
+    return None if arrays is None else {name: x[rows] for name, x in arrays.items()}
+
+
+def _validated_targets(targets: np.ndarray) -> np.ndarray:
+    y = np.asarray(targets)
+    if y.ndim != 2 or y.shape[0] == 0:
+        raise ValueError(f"targets must be (N, L) with N >= 1, got shape {y.shape}")
+    if y.dtype != bool and not np.isin(y, (0, 1)).all():
+        raise ValueError("targets must be boolean (or 0/1) label indicators")
+    return y.astype(bool)
+
+
+def _fingerprint(
+    model: nn.Module,
+    tensors: list[tuple[str, dict[str, Tensor] | None]],
+    targets: np.ndarray,
+    groups: np.ndarray | None,
+    config: TailorTrainConfig,
+) -> dict[str, Any]:
+    """What must match for a saved run to be resumed: model, settings and data."""
+    digest = hashlib.sha256()
+    for what, arrays in tensors:
+        for name in sorted(arrays or {}):
+            digest.update(f"{what}:{name}".encode())
+            digest.update(arrays[name].numpy().tobytes())
+    digest.update(np.ascontiguousarray(targets).tobytes())
+    if groups is not None:
+        digest.update(np.asarray(groups).astype(str).tobytes())
+    settings = {k: v for k, v in asdict(config).items() if k not in _RESUMABLE_CHANGES}
+    return {
+        "model": type(model).__name__,
+        "model_config": repr(model.config.to_dict()),
+        "settings": repr(sorted(settings.items())),
+        "data_sha256": digest.hexdigest(),
+    }
+
+
+def _save_state(path: Path, state: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def predict_proba(
+    model: Tailor,
+    *,
+    features: Mapping[str, np.ndarray],
+    present: Mapping[str, np.ndarray] | None = None,
+    padding: Mapping[str, np.ndarray] | None = None,
+    batch_size: int = 1024,
+) -> np.ndarray:
+    """``(N, L)`` per-label probabilities in eval mode (the model is left in eval mode)."""
+    n = len(next(iter(features.values())))
+    feats = _as_tensors(features, torch.float32, n, "features")
+    flags = _as_tensors(present, torch.bool, n, "present")
+    pads = _as_tensors(padding, torch.bool, n, "padding")
+    return _predict(model, feats, flags, pads, torch.arange(n), batch_size).numpy()
+
+
+def _predict(
+    model: Tailor,
+    feats: dict[str, Tensor],
+    flags: dict[str, Tensor] | None,
+    pads: dict[str, Tensor] | None,
+    index: Tensor,
+    batch_size: int,
+) -> Tensor:
+    model.eval()
+    chunks = []
+    with torch.no_grad():
+        for start in range(0, len(index), batch_size):
+            rows = index[start : start + batch_size]
+            out = model(_rows(feats, rows), _rows(flags, rows), padding=_rows(pads, rows))
+            chunks.append(out.logits)
+    return torch.sigmoid(torch.cat(chunks)) if chunks else torch.zeros(0)
+
+
+def _evaluate(
+    model: Tailor,
+    feats: dict[str, Tensor],
+    flags: dict[str, Tensor] | None,
+    pads: dict[str, Tensor] | None,
+    y: np.ndarray,
+    index: Tensor,
+    batch_size: int,
+) -> dict[str, float]:
+    probs = _predict(model, feats, flags, pads, index, batch_size).to(torch.float64)
+    target = torch.as_tensor(y[index.numpy()], dtype=torch.float64)
+    bce = F.binary_cross_entropy(probs.clamp(1e-12, 1 - 1e-12), target)
+    predicted = (probs >= model.config.threshold).numpy()
+    metrics = multilabel_metrics(y[index.numpy()], predicted)
+    return {"val_loss": float(bce), **{f"val_{k}": v for k, v in metrics.items()}}
+
+
+def train_tailor(
+    model: Tailor,
+    *,
+    features: Mapping[str, np.ndarray],
+    targets: np.ndarray,
+    config: TailorTrainConfig,
+    present: Mapping[str, np.ndarray] | None = None,
+    padding: Mapping[str, np.ndarray] | None = None,
+    groups: np.ndarray | None = None,
+    checkpoint_dir: Path | None = None,
+) -> TailorTrainResult:
+    """Train ``model`` in place; it ends holding the selected weights, in eval mode.
+
+    Parameters
+    ----------
+    model
+        A :class:`~helo_stream.models.tailor.Tailor`.
+    features
+        ``modality -> (N, F)`` window features or ``(N, T, D)`` sequences (NaN allowed).
+    targets
+        ``(N, L)`` bool label indicators.
+    config
+        Optimisation settings.
+    present
+        Optional ``modality -> (N,)`` bool, False where the modality is absent.
+    padding
+        Optional ``modality -> (N, T)`` bool, True at padded steps (sequence inputs).
+    groups
+        ``(N,)`` subject id per sample; validation holds out whole groups.
+    checkpoint_dir
+        If given, the full training state is saved there after every epoch, and a run that
+        finds a state from an identical setup (model, settings, data) resumes after its last
+        epoch. Same seed and same initial weights give identical results, resumed or not.
+    """
+    y = _validated_targets(targets)
+    n = y.shape[0]
+    if y.shape[1] != model.config.n_labels:
+        raise ValueError(f"targets have {y.shape[1]} labels, the model {model.config.n_labels}")
+    feats = _as_tensors(features, torch.float32, n, "features")
+    flags = _as_tensors(present, torch.bool, n, "present")
+    pads = _as_tensors(padding, torch.bool, n, "padding")
+    train_idx, val_idx, train_groups, val_groups = _split(n, groups, config)
+    if len(train_idx) == 0:
+        raise ValueError("no training samples")
+    target_t = torch.as_tensor(y, dtype=torch.float32)
+    train_t = torch.as_tensor(train_idx)
+    val_t = torch.as_tensor(val_idx)
+    has_val = len(val_idx) > 0
+
+    steps_per_epoch = math.ceil(len(train_idx) / config.batch_size)
+    total_steps = max(1, steps_per_epoch * config.epochs)
+    warmup = max(1, round(config.warmup_fraction * total_steps))
+
+    def lr_factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    # No weight decay on biases and LayerNorm gains (pulling them to 0 is not regularisation);
+    # foreach: one vectorised update for the many small tensors instead of a Python loop.
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": [p for p in params if p.ndim > 1]},
+            {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
+        ],
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        foreach=True,
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    fingerprint = _fingerprint(
+        model, [("features", feats), ("present", flags), ("padding", pads)], y, groups, config
+    )
+    history: list[dict[str, float]] = []
+    best_state: dict[str, Tensor] | None = None
+    best_epoch, best_val, stale, start, step = 0, math.inf, 0, 1, 0
+    shuffle = torch.Generator()
+    state_path = None if checkpoint_dir is None else Path(checkpoint_dir) / _STATE_FILE
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        shuffle.manual_seed(config.seed)
+        if state_path is not None and state_path.exists():
+            saved = torch.load(state_path, weights_only=True)
+            if saved.get("version") != _STATE_VERSION or saved.get("fingerprint") != fingerprint:
+                raise ValueError(
+                    f"{state_path} was saved by a different model, data set or "
+                    "TailorTrainConfig; use another checkpoint_dir or delete it to start over"
+                )
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            scheduler.load_state_dict(saved["scheduler"])
+            torch.set_rng_state(saved["torch_rng"])
+            shuffle.set_state(saved["shuffle_rng"])
+            history = list(saved["history"])
+            best_state, best_epoch = saved["best_state"], saved["best_epoch"]
+            best_val = math.inf if saved["best_val"] is None else saved["best_val"]
+            stale, start, step = saved["stale"], saved["epoch"] + 1, saved["step"]
+        resumed_from = start - 1
+        stopped_early = config.patience is not None and stale >= config.patience
+        grl = grl_coefficient(
+            step / total_steps, schedule=config.grl_schedule, gamma=config.grl_gamma
+        )
+        for epoch in range(start, config.epochs + 1):
+            if stopped_early:
+                break
+            model.train()
+            sums = dict.fromkeys(_LOGGED, 0.0)
+            order = train_t[torch.randperm(len(train_t), generator=shuffle)]
+            for begin in range(0, len(order), config.batch_size):
+                rows = order[begin : begin + config.batch_size]
+                grl = grl_coefficient(
+                    step / total_steps, schedule=config.grl_schedule, gamma=config.grl_gamma
+                )
+                output = model(
+                    _rows(feats, rows), _rows(flags, rows), padding=_rows(pads, rows), grl_scale=grl
+                )
+                loss, parts = tailor_loss(output, target_t[rows], config=model.config)
+                if not math.isfinite(parts["loss"]):
+                    raise FloatingPointError(f"non-finite training loss in epoch {epoch}")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.grad_clip is not None:
+                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                for key in sums:
+                    sums[key] += parts[key] * len(rows)
+            record: dict[str, float] = {
+                "epoch": epoch,
+                "lr": optimizer.param_groups[0]["lr"],
+                "grl": grl,
+            }
+            record.update({f"train_{k}": v / len(train_idx) for k, v in sums.items()})
+            if has_val:
+                record.update(
+                    _evaluate(model, feats, flags, pads, y, val_t, config.eval_batch_size)
+                )
+                if record["val_loss"] < best_val:
+                    best_val, best_epoch, stale = record["val_loss"], epoch, 0
+                    best_state = copy.deepcopy(model.state_dict())
+                else:
+                    stale += 1
+                stopped_early = config.patience is not None and stale >= config.patience
+            else:
+                best_epoch = epoch
+            history.append(record)
+            if state_path is not None:
+                _save_state(
+                    state_path,
+                    {
+                        "version": _STATE_VERSION,
+                        "fingerprint": fingerprint,
+                        "epoch": epoch,
+                        "step": step,
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "torch_rng": torch.get_rng_state(),
+                        "shuffle_rng": shuffle.get_state(),
+                        "history": history,
+                        "best_state": best_state,
+                        "best_epoch": best_epoch,
+                        "best_val": None if math.isinf(best_val) else best_val,
+                        "stale": stale,
+                    },
+                )
+    if has_val and best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return TailorTrainResult(
+        history=history,
+        best_epoch=best_epoch,
+        best_val_bce=None if math.isinf(best_val) else best_val,
+        train_groups=train_groups,
+        val_groups=val_groups,
+        resumed_from_epoch=resumed_from,
+        stopped_early=stopped_early,
+    )
