@@ -9,13 +9,10 @@ out whole groups.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import math
-import os
-import tempfile
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,6 +23,22 @@ from torch import Tensor, nn
 
 from helo_stream.metrics.multilabel import multilabel_metrics
 from helo_stream.models.tailor import Tailor, tailor_loss
+from helo_stream.training.common import (
+    Selection,
+    as_tensors,
+    batches,
+    group_split,
+    load_state,
+    optimise,
+    predict_batches,
+    restore,
+    run_fingerprint,
+    take_rows,
+    target_matrix,
+)
+
+# Imported under the old private name: the resume test wraps it to snapshot a mid-run state.
+from helo_stream.training.common import save_state as _save_state
 
 __all__ = [
     "TailorTrainConfig",
@@ -136,54 +149,9 @@ def grl_coefficient(progress: float, *, schedule: str = "dann", gamma: float = 1
     return 2.0 / (1.0 + math.exp(-gamma * p)) - 1.0
 
 
-def _split(
-    n: int, groups: np.ndarray | None, config: TailorTrainConfig
-) -> tuple[np.ndarray, np.ndarray, tuple[Any, ...], tuple[Any, ...]]:
-    """Train/validation sample indices, holding out whole groups."""
-    everyone = np.arange(n)
-    if groups is None:
-        if config.val_fraction > 0:
-            raise ValueError(
-                "val_fraction > 0 needs groups (a subject id per sample): overlapping windows "
-                "of one subject must not be split between training and validation"
-            )
-        return everyone, everyone[:0], (), ()
-    groups = np.asarray(groups)
-    if groups.shape != (n,):
-        raise ValueError(f"groups must have shape ({n},), got {groups.shape}")
-    unique = np.unique(groups)
-    if config.val_fraction == 0:
-        return everyone, everyone[:0], tuple(unique.tolist()), ()
-    if unique.size < 2:
-        raise ValueError("validation needs at least two groups")
-    n_val = min(max(1, round(config.val_fraction * unique.size)), unique.size - 1)
-    shuffled = np.random.default_rng(config.seed).permutation(unique)
-    val_groups = np.sort(shuffled[:n_val])
-    is_val = np.isin(groups, val_groups)
-    train_groups = tuple(np.setdiff1d(unique, val_groups).tolist())
-    return everyone[~is_val], everyone[is_val], train_groups, tuple(val_groups.tolist())
-
-
-def _as_tensors(
-    arrays: Mapping[str, np.ndarray] | None, dtype: torch.dtype, n: int, what: str
-) -> dict[str, Tensor] | None:
-    if arrays is None:
-        return None
-    out = {name: torch.as_tensor(np.asarray(x), dtype=dtype) for name, x in arrays.items()}
-    for name, x in out.items():
-        if x.shape[0] != n:
-            raise ValueError(f"{what}[{name!r}] has {x.shape[0]} rows, targets have {n}")
-    return out
-
-
-def _rows(arrays: dict[str, Tensor] | None, rows: Tensor) -> dict[str, Tensor] | None:
-    return None if arrays is None else {name: x[rows] for name, x in arrays.items()}
-
-
 def _validated_targets(targets: np.ndarray) -> np.ndarray:
-    y = np.asarray(targets)
-    if y.ndim != 2 or y.shape[0] == 0:
-        raise ValueError(f"targets must be (N, L) with N >= 1, got shape {y.shape}")
+    """Targets as ``(N, L)`` bool label indicators (the BCE objective needs 0/1 labels)."""
+    y = target_matrix(targets)
     if y.dtype != bool and not np.isin(y, (0, 1)).all():
         raise ValueError("targets must be boolean (or 0/1) label indicators")
     return y.astype(bool)
@@ -203,27 +171,9 @@ def _fingerprint(
             digest.update(f"{what}:{name}".encode())
             digest.update(arrays[name].numpy().tobytes())
     digest.update(np.ascontiguousarray(targets).tobytes())
-    if groups is not None:
-        digest.update(np.asarray(groups).astype(str).tobytes())
-    settings = {k: v for k, v in asdict(config).items() if k not in _RESUMABLE_CHANGES}
-    return {
-        "model": type(model).__name__,
-        "model_config": repr(model.config.to_dict()),
-        "settings": repr(sorted(settings.items())),
-        "data_sha256": digest.hexdigest(),
-    }
-
-
-def _save_state(path: Path, state: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return run_fingerprint(
+        model, digest=digest, groups=groups, config=config, resumable=_RESUMABLE_CHANGES
+    )
 
 
 def predict_proba(
@@ -236,9 +186,9 @@ def predict_proba(
 ) -> np.ndarray:
     """``(N, L)`` per-label probabilities in eval mode (the model is left in eval mode)."""
     n = len(next(iter(features.values())))
-    feats = _as_tensors(features, torch.float32, n, "features")
-    flags = _as_tensors(present, torch.bool, n, "present")
-    pads = _as_tensors(padding, torch.bool, n, "padding")
+    feats = as_tensors(features, dtype=torch.float32, n=n, what="features")
+    flags = as_tensors(present, dtype=torch.bool, n=n, what="present")
+    pads = as_tensors(padding, dtype=torch.bool, n=n, what="padding")
     return _predict(model, feats, flags, pads, torch.arange(n), batch_size).numpy()
 
 
@@ -250,13 +200,17 @@ def _predict(
     index: Tensor,
     batch_size: int,
 ) -> Tensor:
-    model.eval()
-    chunks = []
-    with torch.no_grad():
-        for start in range(0, len(index), batch_size):
-            rows = index[start : start + batch_size]
-            out = model(_rows(feats, rows), _rows(flags, rows), padding=_rows(pads, rows))
-            chunks.append(out.logits)
+    """Per-label probabilities for the samples ``index``, in eval mode."""
+    chunks = predict_batches(
+        model,
+        index=index,
+        batch_size=batch_size,
+        forward=lambda rows: (
+            model(
+                take_rows(feats, rows), take_rows(flags, rows), padding=take_rows(pads, rows)
+            ).logits
+        ),
+    )
     return torch.sigmoid(torch.cat(chunks)) if chunks else torch.zeros(0)
 
 
@@ -315,10 +269,12 @@ def train_tailor(
     n = y.shape[0]
     if y.shape[1] != model.config.n_labels:
         raise ValueError(f"targets have {y.shape[1]} labels, the model {model.config.n_labels}")
-    feats = _as_tensors(features, torch.float32, n, "features")
-    flags = _as_tensors(present, torch.bool, n, "present")
-    pads = _as_tensors(padding, torch.bool, n, "padding")
-    train_idx, val_idx, train_groups, val_groups = _split(n, groups, config)
+    feats = as_tensors(features, dtype=torch.float32, n=n, what="features")
+    flags = as_tensors(present, dtype=torch.bool, n=n, what="present")
+    pads = as_tensors(padding, dtype=torch.bool, n=n, what="padding")
+    train_idx, val_idx, train_groups, val_groups = group_split(
+        n, groups, val_fraction=config.val_fraction, seed=config.seed
+    )
     if len(train_idx) == 0:
         raise ValueError("no training samples")
     target_t = torch.as_tensor(y, dtype=torch.float32)
@@ -352,8 +308,8 @@ def train_tailor(
         model, [("features", feats), ("present", flags), ("padding", pads)], y, groups, config
     )
     history: list[dict[str, float]] = []
-    best_state: dict[str, Tensor] | None = None
-    best_epoch, best_val, stale, start, step = 0, math.inf, 0, 1, 0
+    selection = Selection()
+    start, step = 1, 0
     shuffle = torch.Generator()
     state_path = None if checkpoint_dir is None else Path(checkpoint_dir) / _STATE_FILE
 
@@ -361,23 +317,19 @@ def train_tailor(
         torch.manual_seed(config.seed)
         shuffle.manual_seed(config.seed)
         if state_path is not None and state_path.exists():
-            saved = torch.load(state_path, weights_only=True)
-            if saved.get("version") != _STATE_VERSION or saved.get("fingerprint") != fingerprint:
-                raise ValueError(
-                    f"{state_path} was saved by a different model, data set or "
-                    "TailorTrainConfig; use another checkpoint_dir or delete it to start over"
-                )
-            model.load_state_dict(saved["model"])
-            optimizer.load_state_dict(saved["optimizer"])
+            saved = load_state(
+                state_path,
+                version=_STATE_VERSION,
+                fingerprint=fingerprint,
+                config_name="TailorTrainConfig",
+            )
+            history, selection, start = restore(
+                saved, model=model, optimizer=optimizer, shuffle=shuffle
+            )
             scheduler.load_state_dict(saved["scheduler"])
-            torch.set_rng_state(saved["torch_rng"])
-            shuffle.set_state(saved["shuffle_rng"])
-            history = list(saved["history"])
-            best_state, best_epoch = saved["best_state"], saved["best_epoch"]
-            best_val = math.inf if saved["best_val"] is None else saved["best_val"]
-            stale, start, step = saved["stale"], saved["epoch"] + 1, saved["step"]
+            step = saved["step"]
         resumed_from = start - 1
-        stopped_early = config.patience is not None and stale >= config.patience
+        stopped_early = selection.stopped(config.patience)
         grl = grl_coefficient(
             step / total_steps, schedule=config.grl_schedule, gamma=config.grl_gamma
         )
@@ -386,23 +338,25 @@ def train_tailor(
                 break
             model.train()
             sums = dict.fromkeys(_LOGGED, 0.0)
-            order = train_t[torch.randperm(len(train_t), generator=shuffle)]
-            for begin in range(0, len(order), config.batch_size):
-                rows = order[begin : begin + config.batch_size]
+            for rows in batches(train_t, batch_size=config.batch_size, generator=shuffle):
                 grl = grl_coefficient(
                     step / total_steps, schedule=config.grl_schedule, gamma=config.grl_gamma
                 )
                 output = model(
-                    _rows(feats, rows), _rows(flags, rows), padding=_rows(pads, rows), grl_scale=grl
+                    take_rows(feats, rows),
+                    take_rows(flags, rows),
+                    padding=take_rows(pads, rows),
+                    grl_scale=grl,
                 )
                 loss, parts = tailor_loss(output, target_t[rows], config=model.config)
-                if not math.isfinite(parts["loss"]):
-                    raise FloatingPointError(f"non-finite training loss in epoch {epoch}")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.grad_clip is not None:
-                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                optimizer.step()
+                optimise(
+                    model,
+                    optimizer,
+                    loss,
+                    loss_value=parts["loss"],
+                    epoch=epoch,
+                    grad_clip=config.grad_clip,
+                )
                 scheduler.step()
                 step += 1
                 for key in sums:
@@ -417,14 +371,8 @@ def train_tailor(
                 record.update(
                     _evaluate(model, feats, flags, pads, y, val_t, config.eval_batch_size)
                 )
-                if record["val_loss"] < best_val:
-                    best_val, best_epoch, stale = record["val_loss"], epoch, 0
-                    best_state = copy.deepcopy(model.state_dict())
-                else:
-                    stale += 1
-                stopped_early = config.patience is not None and stale >= config.patience
-            else:
-                best_epoch = epoch
+            selection.update(model, epoch=epoch, val_loss=record["val_loss"] if has_val else None)
+            stopped_early = selection.stopped(config.patience)
             history.append(record)
             if state_path is not None:
                 _save_state(
@@ -440,19 +388,14 @@ def train_tailor(
                         "torch_rng": torch.get_rng_state(),
                         "shuffle_rng": shuffle.get_state(),
                         "history": history,
-                        "best_state": best_state,
-                        "best_epoch": best_epoch,
-                        "best_val": None if math.isinf(best_val) else best_val,
-                        "stale": stale,
+                        **selection.state(),
                     },
                 )
-    if has_val and best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
+    selection.restore_best(model, has_val=has_val)
     return TailorTrainResult(
         history=history,
-        best_epoch=best_epoch,
-        best_val_bce=None if math.isinf(best_val) else best_val,
+        best_epoch=selection.best_epoch,
+        best_val_bce=selection.best_val_or_none,
         train_groups=train_groups,
         val_groups=val_groups,
         resumed_from_epoch=resumed_from,

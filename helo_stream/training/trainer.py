@@ -6,14 +6,10 @@ samples into validation; the validation set here is always whole groups (subject
 
 from __future__ import annotations
 
-import copy
 import hashlib
-import math
-import os
 import sys
-import tempfile
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +21,20 @@ from tqdm.auto import tqdm
 
 from helo_stream.metrics.distribution import distribution_metrics
 from helo_stream.models.helo import HeLo, helo_loss
+from helo_stream.training.common import (
+    Selection,
+    as_tensors,
+    batches,
+    group_split,
+    load_state,
+    optimise,
+    predict_batches,
+    restore,
+    run_fingerprint,
+    save_state,
+    take_rows,
+    target_matrix,
+)
 
 __all__ = ["TrainConfig", "TrainResult", "label_correlation", "train_model"]
 
@@ -137,34 +147,6 @@ def label_correlation(y: np.ndarray) -> np.ndarray:
     return corr
 
 
-def _split(
-    n: int, groups: np.ndarray | None, config: TrainConfig
-) -> tuple[np.ndarray, np.ndarray, tuple[Any, ...], tuple[Any, ...]]:
-    """Train/validation sample indices, holding out whole groups."""
-    everyone = np.arange(n)
-    if groups is None:
-        if config.val_fraction > 0:
-            raise ValueError(
-                "val_fraction > 0 needs groups (a subject id per sample): overlapping windows "
-                "of one subject must not be split between training and validation"
-            )
-        return everyone, everyone[:0], (), ()
-    groups = np.asarray(groups)
-    if groups.shape != (n,):
-        raise ValueError(f"groups must have shape ({n},), got {groups.shape}")
-    unique = np.unique(groups)
-    if config.val_fraction == 0:
-        return everyone, everyone[:0], tuple(unique.tolist()), ()
-    if unique.size < 2:
-        raise ValueError("validation needs at least two groups")
-    n_val = min(max(1, round(config.val_fraction * unique.size)), unique.size - 1)
-    shuffled = np.random.default_rng(config.seed).permutation(unique)
-    val_groups = np.sort(shuffled[:n_val])
-    is_val = np.isin(groups, val_groups)
-    train_groups = tuple(np.setdiff1d(unique, val_groups).tolist())
-    return everyone[~is_val], everyone[is_val], train_groups, tuple(val_groups.tolist())
-
-
 def _loss(
     model: nn.Module, log_probs: Tensor, target: Tensor, label_corr: Tensor, lam: float
 ) -> tuple[Tensor, dict[str, float]]:
@@ -192,28 +174,9 @@ def _fingerprint(
         digest.update(name.encode())
         digest.update(np.ascontiguousarray(present[name], dtype=bool).tobytes())
     digest.update(np.ascontiguousarray(targets, dtype=np.float64).tobytes())
-    if groups is not None:
-        digest.update(np.asarray(groups).astype(str).tobytes())
-    settings = {k: v for k, v in asdict(config).items() if k not in _RESUMABLE_CHANGES}
-    model_config = getattr(model, "config", None)
-    return {
-        "model": type(model).__name__,
-        "model_config": repr(model_config.to_dict() if model_config is not None else None),
-        "settings": repr(sorted(settings.items())),
-        "data_sha256": digest.hexdigest(),
-    }
-
-
-def _save_state(directory: Path, state: dict[str, Any]) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=_STATE_FILE, suffix=".tmp", dir=directory)
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, directory / _STATE_FILE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return run_fingerprint(
+        model, digest=digest, groups=groups, config=config, resumable=_RESUMABLE_CHANGES
+    )
 
 
 def _evaluate(
@@ -225,14 +188,14 @@ def _evaluate(
     batch_size: int,
 ) -> dict[str, float]:
     """Distribution measures of the model on the samples ``index`` (eval mode)."""
-    model.eval()
-    chunks = []
-    with torch.no_grad():
-        for start in range(0, len(index), batch_size):
-            rows = index[start : start + batch_size]
-            batch = {name: x[rows] for name, x in features.items()}
-            flags = None if present is None else {name: p[rows] for name, p in present.items()}
-            chunks.append(model(batch, flags).exp().to(torch.float64))
+    chunks = predict_batches(
+        model,
+        index=index,
+        batch_size=batch_size,
+        forward=lambda rows: (
+            model(take_rows(features, rows), take_rows(present, rows)).exp().to(torch.float64)
+        ),
+    )
     probs = torch.cat(chunks).numpy()
     probs /= probs.sum(axis=1, keepdims=True)
     metrics = distribution_metrics(targets[index.numpy()], probs)
@@ -240,9 +203,8 @@ def _evaluate(
 
 
 def _validated_targets(targets: np.ndarray) -> np.ndarray:
-    y = np.asarray(targets, dtype=np.float64)
-    if y.ndim != 2 or y.shape[0] == 0:
-        raise ValueError(f"targets must be (N, L) with N >= 1, got shape {y.shape}")
+    """Targets as ``(N, L)`` float64 distributions (KL needs rows summing to 1)."""
+    y = target_matrix(targets, dtype=np.float64)
     if not np.all(np.isfinite(y)) or np.any(y < 0):
         raise ValueError("targets must be finite and non-negative")
     if not np.allclose(y.sum(axis=1), 1.0, atol=1e-4):
@@ -294,14 +256,11 @@ def train_model(
     """
     y = _validated_targets(targets)
     n = y.shape[0]
-    feats = {name: torch.as_tensor(np.asarray(x, dtype=np.float32)) for name, x in features.items()}
-    flags = None
-    if present is not None:
-        flags = {name: torch.as_tensor(np.asarray(p, dtype=bool)) for name, p in present.items()}
-    for name, x in [*feats.items(), *(flags or {}).items()]:
-        if x.shape[0] != n:
-            raise ValueError(f"{name!r} has {x.shape[0]} rows, targets have {n}")
-    train_idx, val_idx, train_groups, val_groups = _split(n, groups, config)
+    feats = as_tensors(features, dtype=torch.float32, n=n)
+    flags = as_tensors(present, dtype=torch.bool, n=n)
+    train_idx, val_idx, train_groups, val_groups = group_split(
+        n, groups, val_fraction=config.val_fraction, seed=config.seed
+    )
     corr = label_correlation(y[train_idx])
     corr_t = torch.as_tensor(corr, dtype=torch.float32)
     target_t = torch.as_tensor(y, dtype=torch.float32)
@@ -314,8 +273,8 @@ def train_model(
     )
     fingerprint = _fingerprint(model, features, present, y, groups, config)
     history: list[dict[str, float]] = []
-    best_state: dict[str, Tensor] | None = None
-    best_epoch, best_val, stale, start = 0, math.inf, 0, 1
+    selection = Selection()
+    start = 1
     shuffle = torch.Generator()
     state_path = None if checkpoint_dir is None else Path(checkpoint_dir) / _STATE_FILE
 
@@ -323,22 +282,17 @@ def train_model(
         torch.manual_seed(config.seed)
         shuffle.manual_seed(config.seed)
         if state_path is not None and state_path.exists():
-            saved = torch.load(state_path, weights_only=True)
-            if saved.get("version") != _STATE_VERSION or saved.get("fingerprint") != fingerprint:
-                raise ValueError(
-                    f"{state_path} was saved by a different model, data set or TrainConfig; "
-                    "use another checkpoint_dir or delete it to start over"
-                )
-            model.load_state_dict(saved["model"])
-            optimizer.load_state_dict(saved["optimizer"])
-            torch.set_rng_state(saved["torch_rng"])
-            shuffle.set_state(saved["shuffle_rng"])
-            history = list(saved["history"])
-            best_state, best_epoch = saved["best_state"], saved["best_epoch"]
-            best_val = math.inf if saved["best_val"] is None else saved["best_val"]
-            stale, start = saved["stale"], saved["epoch"] + 1
+            saved = load_state(
+                state_path,
+                version=_STATE_VERSION,
+                fingerprint=fingerprint,
+                config_name="TrainConfig",
+            )
+            history, selection, start = restore(
+                saved, model=model, optimizer=optimizer, shuffle=shuffle
+            )
         resumed_from = start - 1
-        stopped_early = config.patience is not None and stale >= config.patience
+        stopped_early = selection.stopped(config.patience)
         bar = tqdm(
             range(start, config.epochs + 1),
             desc="train",
@@ -350,42 +304,33 @@ def train_model(
                 break
             model.train()
             sums = {"loss": 0.0, "kl": 0.0, "align": 0.0}
-            order = train_t[torch.randperm(len(train_t), generator=shuffle)]
-            for begin in range(0, len(order), config.batch_size):
-                rows = order[begin : begin + config.batch_size]
-                batch = {name: x[rows] for name, x in feats.items()}
-                batch_flags = None if flags is None else {k: p[rows] for k, p in flags.items()}
-                log_probs = model(batch, batch_flags)
+            for rows in batches(train_t, batch_size=config.batch_size, generator=shuffle):
+                log_probs = model(take_rows(feats, rows), take_rows(flags, rows))
                 loss, parts = _loss(model, log_probs, target_t[rows], corr_t, config.lam)
-                if not math.isfinite(parts["loss"]):
-                    raise FloatingPointError(f"non-finite training loss in epoch {epoch}")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.grad_clip is not None:
-                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                optimizer.step()
+                optimise(
+                    model,
+                    optimizer,
+                    loss,
+                    loss_value=parts["loss"],
+                    epoch=epoch,
+                    grad_clip=config.grad_clip,
+                )
                 for key in sums:
                     sums[key] += parts[key] * len(rows)
             record: dict[str, float] = {"epoch": epoch}
             record.update({f"train_{k}": v / len(train_idx) for k, v in sums.items()})
             if has_val:
                 record.update(_evaluate(model, feats, flags, y, val_t, config.eval_batch_size))
-                if record["val_loss"] < best_val:
-                    best_val, best_epoch, stale = record["val_loss"], epoch, 0
-                    best_state = copy.deepcopy(model.state_dict())
-                else:
-                    stale += 1
-                stopped_early = config.patience is not None and stale >= config.patience
-            else:
-                best_epoch = epoch
+            selection.update(model, epoch=epoch, val_loss=record["val_loss"] if has_val else None)
+            stopped_early = selection.stopped(config.patience)
             history.append(record)
             bar.set_postfix(
                 loss=f"{record['train_loss']:.4f}",
                 **({"val_kl": f"{record['val_loss']:.4f}"} if has_val else {}),
             )
             if state_path is not None:
-                _save_state(
-                    state_path.parent,
+                save_state(
+                    state_path,
                     {
                         "version": _STATE_VERSION,
                         "fingerprint": fingerprint,
@@ -395,20 +340,15 @@ def train_model(
                         "torch_rng": torch.get_rng_state(),
                         "shuffle_rng": shuffle.get_state(),
                         "history": history,
-                        "best_state": best_state,
-                        "best_epoch": best_epoch,
-                        "best_val": None if math.isinf(best_val) else best_val,
-                        "stale": stale,
+                        **selection.state(),
                     },
                 )
         bar.close()
-    if has_val and best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
+    selection.restore_best(model, has_val=has_val)
     return TrainResult(
         history=history,
-        best_epoch=best_epoch,
-        best_val_kl=None if math.isinf(best_val) else best_val,
+        best_epoch=selection.best_epoch,
+        best_val_kl=selection.best_val_or_none,
         label_corr=corr,
         train_groups=train_groups,
         val_groups=val_groups,
