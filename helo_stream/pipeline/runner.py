@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 
 #: How long the loop sleeps when no inlet had new samples; bounds the added latency.
 IDLE_SLEEP_S = 0.002
+#: How many recent latencies :class:`RunStats` keeps.
+LATENCY_HISTORY = 100_000
 
 
 @dataclass
@@ -44,7 +47,8 @@ class RunStats:
 
     published: int = 0
     windows: int = 0
-    latencies_ms: list[float] = field(default_factory=list)
+    #: The latest window-to-publish latencies (bounded, so a run of days does not grow).
+    latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_HISTORY))
     #: Windows not published: no usable modality, or the model output was not a distribution.
     skipped: int = 0
     #: Windows in which each modality had each quality flag.
