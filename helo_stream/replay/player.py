@@ -32,6 +32,7 @@ from helo_stream.recordings.base import (
     RecordingError,
     device_profile,
 )
+from helo_stream.sources.stream_info import profile_stream_info
 
 PROTOCOL_STREAM = "HeLo_Protocol"
 PROTOCOL_KEY = "protocol"
@@ -62,26 +63,7 @@ class _Track:
 def _stream_info(stream: RecordedStream, subject: str) -> pylsl.StreamInfo:
     """The StreamInfo a real device would publish: from its profile, else as recorded."""
     if stream.device is not None:
-        profile = device_profile(stream.device)
-        spec = profile.streams[stream.key]
-        info = pylsl.StreamInfo(
-            spec.name,
-            spec.type,
-            spec.n_channels,
-            float(spec.nominal_srate),
-            spec.channel_format,
-            profile.source_id(stream.key, subject=subject),
-        )
-        desc = info.desc()
-        desc.append_child_value("manufacturer", profile.manufacturer)
-        desc.append_child_value("model", profile.model)
-        channels = desc.append_child("channels")
-        for ch in spec.channels:
-            node = channels.append_child("channel")
-            node.append_child_value("label", ch.label)
-            node.append_child_value("unit", ch.unit)
-            node.append_child_value("type", ch.type or spec.type)
-        return info
+        return profile_stream_info(device_profile(stream.device), stream.key, subject=subject)
     fmt = stream.channel_format if stream.channel_format in _NUMPY_DTYPES else "double64"
     if stream.is_marker:
         fmt = "string"

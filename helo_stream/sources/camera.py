@@ -62,28 +62,10 @@ def to_gray(frame: np.ndarray, *, dmer: bool = True) -> np.ndarray:
 
 def face_stream_info(subject: str, *, device: str | None = None) -> Any:
     """The ``pylsl.StreamInfo`` of the face feature stream, as ``devices/face_camera.yaml``."""
-    import pylsl
+    from helo_stream.sources.stream_info import profile_stream_info
 
     profile = load_device_profile(DEVICES_DIR / f"{DEVICE}.yaml")
-    spec = profile.streams[STREAM_KEY]
-    info = pylsl.StreamInfo(
-        spec.name,
-        spec.type,
-        spec.n_channels,
-        float(spec.nominal_srate),
-        spec.channel_format,
-        profile.source_id(STREAM_KEY, subject=subject, device=device),
-    )
-    desc = info.desc()
-    desc.append_child_value("manufacturer", profile.manufacturer)
-    desc.append_child_value("model", profile.model)
-    channels = desc.append_child("channels")
-    for ch in spec.channels:
-        node = channels.append_child("channel")
-        node.append_child_value("label", ch.label)
-        node.append_child_value("unit", ch.unit)
-        node.append_child_value("type", ch.type or spec.type)
-    return info
+    return profile_stream_info(profile, STREAM_KEY, subject=subject, device=device)
 
 
 class FaceCropper:
