@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,3 +38,36 @@ def wesad_e4(shared_data: Path) -> Path:
     if not (path / "S2" / "S2_E4_Data").is_dir():
         pytest.skip(f"WESAD E4 data not available at {path}")
     return path
+
+
+@pytest.fixture
+def make_message() -> Callable[..., dict[str, Any]]:
+    """A valid message; keyword arguments override the builder's inputs."""
+
+    import hashlib
+    import time
+
+    import numpy as np
+
+    from helo_stream.sinks.message import build_emotion_message
+
+    def make(**overrides: Any) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "pipeline": "wesad-e4",
+            "subject": "S2",
+            "seq": 0,
+            "window_start_lsl": 1000.0,
+            "window_end_lsl": 1060.0,
+            "labels": ("neutral", "amusement", "stress", "calm", "sad", "angry"),
+            "distribution": np.array([0.1, 0.2, 0.4, 0.1, 0.1, 0.1]),
+            "modalities": {"bvp": "ok", "eda": "stale", "acc": "missing"},
+            "latency_ms": {"window_to_publish": 3.5, "model": 1.0},
+            "model_name": "helo",
+            "checkpoint_sha256": hashlib.sha256(b"checkpoint").hexdigest(),
+            "published_lsl": 1060.004,
+            "published_unix": time.time(),
+        }
+        kwargs.update(overrides)
+        return build_emotion_message(**kwargs)
+
+    return make

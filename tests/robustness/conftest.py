@@ -288,32 +288,3 @@ def run_cli(*args: str, timeout: float = 120, cwd: Path = REPO) -> subprocess.Co
         timeout=timeout,
         env=os.environ.copy(),
     )
-
-
-@pytest.fixture
-def make_message() -> Callable[..., dict[str, Any]]:
-    """A valid message; keyword arguments override the builder's inputs."""
-    import hashlib
-
-    from helo_stream.sinks.message import build_emotion_message
-
-    def make(**overrides: Any) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {
-            "pipeline": "robustness",
-            "subject": "S2",
-            "seq": 0,
-            "window_start_lsl": 1000.0,
-            "window_end_lsl": 1060.0,
-            "labels": ("calm", "tense", "happy"),
-            "distribution": np.array([0.2, 0.5, 0.3]),
-            "modalities": {"bvp": "ok"},
-            "latency_ms": {"window_to_publish": 3.5},
-            "model_name": "helo",
-            "checkpoint_sha256": hashlib.sha256(b"checkpoint").hexdigest(),
-            "published_lsl": 1060.004,
-            "published_unix": time.time(),
-        }
-        kwargs.update(overrides)
-        return build_emotion_message(**kwargs)
-
-    return make
