@@ -22,7 +22,7 @@ import pylsl
 
 from helo_stream.config import Pipeline
 from helo_stream.models.checkpoint import Predictor
-from helo_stream.pipeline.features import WindowFeaturizer
+from helo_stream.pipeline.features import FeatureTracker, WindowFeaturizer
 from helo_stream.pipeline.model_stage import load_model_stage, safe_distribution
 from helo_stream.sinks.message import build_emotion_message
 from helo_stream.sinks.recorder import SessionRecorder
@@ -84,6 +84,7 @@ class PipelineRunner:
         self.pipeline = pipeline
         self.subject_filter = subject if subject is not None else pipeline.config.subject
         self.featurizer = WindowFeaturizer.from_pipeline(pipeline)
+        self.tracker = self.featurizer.new_tracker()
         # Fail on a checkpoint that does not fit before touching the network.
         self.predictor: Predictor = load_model_stage(pipeline, self.featurizer.feature_names)
         self.normalizer = self.predictor.new_normalizer()
@@ -123,6 +124,7 @@ class PipelineRunner:
                 stale_after_s=window.stale_after_s,
                 missing_after_s=window.missing_after_s,
             )
+            source.on_filtered = _ingest_into(self.tracker, name)
             self.sources[name] = source
             if self.recorder is not None:
                 self.recorder.open_stream(
@@ -187,11 +189,20 @@ class PipelineRunner:
         for NeuroKit2) are paid before the first real window, not by its latency."""
         rng = np.random.default_rng(0)
         length = self.featurizer.length_s
-        data = {}
+        tracker = self.featurizer.new_tracker()
+        n_samples = {}
         for name, stage in self.featurizer.stages.items():
             n = max(int(length * stage.srate), 1)
-            data[name] = (rng.standard_normal((n, stage.n_channels)), np.arange(n) / stage.srate)
-        features, present = self.featurizer.features(data, dict.fromkeys(data, "ok"))
+            tracker.ingest(
+                name, rng.standard_normal((n, stage.n_channels)), np.arange(n) / stage.srate
+            )
+            n_samples[name] = n
+        features, present = tracker.features(
+            start_lsl=-1.0,
+            end_lsl=length,
+            n_samples=n_samples,
+            status=dict.fromkeys(n_samples, "ok"),
+        )
         self.predictor.predict(
             self.predictor.new_normalizer().transform(features, t=0.0), present=present
         )
@@ -294,7 +305,12 @@ class PipelineRunner:
         # A modality without a stream (an optional device that is not there) reads "missing".
         status = {name: window.status.get(name, "missing") for name in self.pipeline.modalities}
         data, usable_status, quality = self._check_quality(window, status)
-        features, present = self.featurizer.features(data, usable_status)
+        features, present = self.tracker.features(
+            start_lsl=window.start_lsl,
+            end_lsl=window.end_lsl,
+            n_samples={name: len(timestamps) for name, (_, timestamps) in data.items()},
+            status=usable_status,
+        )
         for name, vector in features.items():
             if present[name] and not np.all(np.isfinite(vector)):
                 # never let a feature that could not be computed pass as a measured value
@@ -306,8 +322,16 @@ class PipelineRunner:
             return
         t1 = pylsl.local_clock()
         normalised = self.normalizer.transform(features, t=window.end_lsl)
+        scores = None
         try:
-            distribution = safe_distribution(self.predictor.predict(normalised, present=present))
+            if self.predictor.multilabel:
+                # One forward pass: presence scores, and the same normalised as the distribution.
+                scores = self.predictor.predict_scores(normalised, present=present)
+                distribution = safe_distribution(scores)
+            else:
+                distribution = safe_distribution(
+                    self.predictor.predict(normalised, present=present)
+                )
         except ValueError as err:
             self.stats.skipped += 1
             log.error("window %d: %s; nothing published", window.seq, err)
@@ -334,6 +358,8 @@ class PipelineRunner:
             published_lsl=published_lsl,
             published_unix=time.time(),
             quality=quality,
+            scores=scores,
+            threshold=self.predictor.threshold if scores is not None else None,
         )
         assert self._publisher is not None
         self._publisher.publish(message)
@@ -382,6 +408,15 @@ def _record_into(
         recorder.samples(modality, samples, timestamps_lsl)
 
     return record
+
+
+def _ingest_into(
+    tracker: FeatureTracker, modality: str
+) -> Callable[[np.ndarray, np.ndarray], None]:
+    def ingest(samples: np.ndarray, timestamps_lsl: np.ndarray) -> None:
+        tracker.ingest(modality, samples, timestamps_lsl)
+
+    return ingest
 
 
 def _with_subject(pipeline: Pipeline, subject: str | None) -> Pipeline:

@@ -107,7 +107,8 @@ class LSLSource:
     finite value instead and the buffer stores NaN for that sample (counted in
     ``health.n_nonfinite``; windows flag and drop it, see :mod:`helo_stream.windows.quality`).
     ``on_raw(samples, timestamps_lsl)``, when set, receives every accepted chunk before
-    filtering (the recorder uses it). The inlet is
+    filtering (the recorder uses it); ``on_filtered`` receives it as buffered (filtered, NaN
+    where unusable), once, which is what incremental feature extractors feed on. The inlet is
     created with ``recover=True``: when an outlet with the same ``source_id`` reappears, liblsl
     reconnects by itself and the stream returns to ``ok`` with its next samples (within about a
     second; ``clocksync`` keeps answering for the new outlet), counted in
@@ -143,6 +144,8 @@ class LSLSource:
         self._filter = filter
         #: Called with every accepted raw chunk (samples (n, ch) float64, timestamps (n,)).
         self.on_raw: Callable[[np.ndarray, np.ndarray], None] | None = None
+        #: Called with every buffered chunk (filtered samples (n, ch) float64, timestamps (n,)).
+        self.on_filtered: Callable[[np.ndarray, np.ndarray], None] | None = None
         self._last_finite = np.zeros(int(info.channel_count()), dtype=np.float64)
         self._srate = float(info.nominal_srate())
         self._n_channels = int(info.channel_count())
@@ -289,6 +292,8 @@ class LSLSource:
         if n_bad:
             samples[bad] = np.nan  # our own array: a cast copy, the held copy or filter output
         self._buffer.push(samples, timestamps_lsl)
+        if self.on_filtered is not None:
+            self.on_filtered(samples, timestamps_lsl)
         now_local = pylsl.local_clock()
         self._last_receive_local = now_local
         self._receipts.push(np.array([[now_local]]), timestamps_lsl[-1:])

@@ -45,9 +45,16 @@ FEATURE_EXTRACTORS: dict[str, type[ModalityFeatures]] = {
 
 
 def make_extractor(
-    kind: str, *, srate: float, features: Sequence[str] | None = None
+    kind: str,
+    *,
+    srate: float,
+    features: Sequence[str] | None = None,
+    channels: Sequence[str] | None = None,
 ) -> ModalityFeatures:
     """Build the extractor for modality ``kind`` (a key of :data:`FEATURE_EXTRACTORS`).
+
+    ``channels`` (the stream's channel labels) reaches extractors whose channel set varies by
+    device (``takes_channels``, e.g. EEG); fixed-layout extractors ignore it.
 
     Raises
     ------
@@ -61,4 +68,6 @@ def make_extractor(
         raise ValueError(
             f"unknown modality kind {kind!r}; available: {sorted(FEATURE_EXTRACTORS)}"
         ) from None
+    if cls.takes_channels and channels is not None:
+        return cls(srate=srate, features=features, channels=tuple(channels))  # type: ignore[call-arg]
     return cls(srate=srate, features=features)

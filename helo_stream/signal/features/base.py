@@ -23,7 +23,9 @@ __all__ = [
     "decimate_window",
     "fill_gaps",
     "least_squares_slope",
+    "select_features",
     "sosfiltfilt_padlen",
+    "validate_srate",
 ]
 
 
@@ -44,30 +46,12 @@ class ModalityFeatures(abc.ABC):
     modality: ClassVar[str]
     available: ClassVar[tuple[str, ...]]
     n_channels: ClassVar[int] = 1
+    #: Whether ``__init__`` takes ``channels`` (labels): extractors whose layout varies by device.
+    takes_channels: ClassVar[bool] = False
 
     def __init__(self, *, srate: float, features: Sequence[str] | None = None) -> None:
-        if isinstance(srate, bool) or not isinstance(srate, int | float | np.integer | np.floating):
-            raise ValueError(f"srate must be a positive finite number of Hz, got {srate!r}")
-        if not (math.isfinite(float(srate)) and float(srate) > 0.0):
-            raise ValueError(f"srate must be a positive finite number of Hz, got {srate!r}")
-        self.srate = float(srate)
-        if features is None:
-            names = self.available
-        else:
-            if isinstance(features, str):
-                raise ValueError("features must be a sequence of names, not a single string")
-            names = tuple(features)
-            unknown = [name for name in names if name not in self.available]
-            if unknown:
-                raise ValueError(
-                    f"unknown {self.modality} feature(s) {unknown}; "
-                    f"available: {list(self.available)}"
-                )
-            duplicated = sorted({name for name in names if names.count(name) > 1})
-            if duplicated:
-                raise ValueError(f"duplicated {self.modality} feature(s) {duplicated}")
-        self._names: tuple[str, ...] = names
-        self._index = np.array([self.available.index(name) for name in names], dtype=np.intp)
+        self.srate = validate_srate(srate)
+        self._names, self._index = select_features(self.modality, self.available, features)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(srate={self.srate:g}, features={list(self._names)})"
@@ -157,6 +141,41 @@ class Window:
         """
         nominal = (stop - start) / self.srate
         return np.abs((self.times[stop] - self.times[start]) - nominal) <= tolerance_s
+
+
+def select_features(
+    modality: str, available: Sequence[str], features: Sequence[str] | None
+) -> tuple[tuple[str, ...], np.ndarray]:
+    """Validate requested feature names; return them and their indices into ``available``.
+
+    ``None`` selects every available feature. Both extractor engines (per window and
+    incremental) select features the same way, so a pipeline's feature list means one thing.
+    """
+    if features is None:
+        names = tuple(available)
+    else:
+        if isinstance(features, str):
+            raise ValueError("features must be a sequence of names, not a single string")
+        names = tuple(features)
+        unknown = [name for name in names if name not in available]
+        if unknown:
+            raise ValueError(
+                f"unknown {modality} feature(s) {unknown}; available: {list(available)}"
+            )
+        duplicated = sorted({name for name in names if names.count(name) > 1})
+        if duplicated:
+            raise ValueError(f"duplicated {modality} feature(s) {duplicated}")
+    index = np.array([list(available).index(name) for name in names], dtype=np.intp)
+    return names, index
+
+
+def validate_srate(srate: object) -> float:
+    """A sampling rate as a positive finite float, or a ValueError naming what was given."""
+    if isinstance(srate, bool) or not isinstance(srate, int | float | np.integer | np.floating):
+        raise ValueError(f"srate must be a positive finite number of Hz, got {srate!r}")
+    if not (math.isfinite(float(srate)) and float(srate) > 0.0):
+        raise ValueError(f"srate must be a positive finite number of Hz, got {srate!r}")
+    return float(srate)
 
 
 def _time_axis(timestamps: np.ndarray, srate: float) -> np.ndarray:

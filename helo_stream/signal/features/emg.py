@@ -15,11 +15,13 @@ from helo_stream.signal.features.base import (
     sosfiltfilt_padlen,
 )
 
-__all__ = ["EmgFeatures"]
+__all__ = ["EMG_HIGHPASS", "EmgFeatures", "emg_statistics"]
 
 #: Surface EMG energy lies above ~20 Hz; below are electrode offset and motion artefacts.
 _HIGHPASS_HZ = 20.0
 _HIGHPASS_ORDER = 4
+#: ``(cut-off Hz, Butterworth order)`` of the high-pass, for the incremental extractor.
+EMG_HIGHPASS = (_HIGHPASS_HZ, _HIGHPASS_ORDER)
 
 
 class EmgFeatures(ModalityFeatures):
@@ -58,22 +60,31 @@ class EmgFeatures(ModalityFeatures):
         return scipy.signal.sosfiltfilt(self._sos, signal)
 
     def _compute_all(self, window: Window) -> np.ndarray:
-        out = np.full(len(self.available), np.nan)
         finite = window.finite[:, 0]
         signal = fill_gaps(window.samples[:, 0], finite)
         if signal.size <= self._padlen or not np.ptp(signal) > 0.0:
-            return out
-        cleaned = self.clean(signal)
-        values = cleaned[finite]
-        rectified = np.abs(values)
-        out[0] = np.sqrt(np.mean(values**2))
-        out[1] = rectified.mean()
-        out[2] = values.std(ddof=1) if values.size >= 2 else np.nan
-        out[3] = np.percentile(rectified, 90.0)
-        pairs = finite[1:] & finite[:-1]
-        if pairs.any():
-            step = np.diff(cleaned)[pairs]
-            out[4] = np.abs(step).mean() * window.srate
-            sign = np.signbit(cleaned)
-            out[5] = np.count_nonzero((sign[1:] != sign[:-1])[pairs]) / pairs.sum() * self.srate
+            return np.full(len(self.available), np.nan)
+        return emg_statistics(self.clean(signal), finite, srate=self.srate)
+
+
+def emg_statistics(cleaned: np.ndarray, finite: np.ndarray, *, srate: float) -> np.ndarray:
+    """:attr:`EmgFeatures.available` of a high-passed signal; ``finite`` marks real samples.
+
+    Shared by the window and the incremental extractor, so both define the features alike.
+    """
+    out = np.full(len(EmgFeatures.available), np.nan)
+    values = cleaned[finite]
+    if values.size == 0:
         return out
+    rectified = np.abs(values)
+    out[0] = np.sqrt(np.mean(values**2))
+    out[1] = rectified.mean()
+    out[2] = values.std(ddof=1) if values.size >= 2 else np.nan
+    out[3] = np.percentile(rectified, 90.0)
+    pairs = finite[1:] & finite[:-1]
+    if pairs.any():
+        step = np.diff(cleaned)[pairs]
+        out[4] = np.abs(step).mean() * srate
+        sign = np.signbit(cleaned)
+        out[5] = np.count_nonzero((sign[1:] != sign[:-1])[pairs]) / pairs.sum() * srate
+    return out
