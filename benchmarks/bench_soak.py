@@ -40,7 +40,6 @@ from helo_stream.recordings import load_recording
 from helo_stream.sinks.recorder import SessionRecorder
 from helo_stream.sinks.zmq_publisher import ZmqPublisher
 from helo_stream.sources.lsl_source import LSLSource
-from helo_stream.windows.scheduler import WindowScheduler
 
 REPO = Path(__file__).resolve().parents[1]
 PIPELINE = REPO / "pipelines" / "wesad_live.yaml"
@@ -99,6 +98,7 @@ def main() -> None:
             pipeline, subject=subject, publisher=publisher, recorder=SessionRecorder(record_dir)
         )
         offset_lsl = pylsl.local_clock()  # the session replayed as if it started now
+        sources = {}
         for name, mod in pipeline.modalities.items():
             spec = mod.stream
             info = pylsl.StreamInfo(
@@ -120,13 +120,8 @@ def main() -> None:
             )
             runner.recorder.open_stream(name, channel_labels=spec.channel_labels)
             source.on_raw = _recording(runner.recorder, name)
-            runner.sources[name] = source
-        runner.scheduler = WindowScheduler(
-            sources=runner.sources,
-            length_s=cfg.window.length_s,
-            step_s=cfg.window.step_s,
-            required=list(runner.sources),
-        )
+            sources[name] = source
+        session = runner.attach(sources, subject=subject or "soak")
         expected = len(
             window_ends(
                 [ts[0] + offset_lsl for _, ts in streams.values()],
@@ -150,8 +145,9 @@ def main() -> None:
                 source._health.mark_checked()
                 if hi > lo:
                     source._ingest(x[lo:hi], ts[lo:hi] + offset_lsl)
-            for window in runner.scheduler.poll():
-                runner._process(window)
+            for window in session.scheduler.poll():
+                runner._process(window, session)
+            runner._flush()
             publisher.serve_subscriptions()
             if rss_start is None and runner.stats.published >= SETTLE_WINDOWS:
                 rss_start = rss_mib()

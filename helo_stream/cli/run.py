@@ -136,8 +136,11 @@ def stop_process(proc: subprocess.Popen[bytes], *, timeout: float = 1.0) -> None
 )
 @click.option(
     "--subject",
-    default=None,
-    help="Use the streams of this subject (overrides the pipeline's 'subject').",
+    "subjects",
+    multiple=True,
+    help="Use the streams of this subject (overrides the pipeline's 'subject'). Repeat to serve "
+    "several subjects with one model (inference batched across them); with --replay, the "
+    "recording is replayed once per subject under each name.",
 )
 @click.option("--address", default=None, help="Publish on this ZeroMQ address instead.")
 @click.option(
@@ -157,7 +160,7 @@ def run_command(
     loop: bool,
     start_s: float,
     duration_s: float | None,
-    subject: str | None,
+    subjects: tuple[str, ...],
     address: str | None,
     record_dir: Path | None,
     as_json: bool,
@@ -179,40 +182,52 @@ def run_command(
             return
         click.echo(json.dumps(message) if as_json else _format_line(message))
 
+    if len(subjects) > 1 and record_dir is not None:
+        raise click.UsageError("--record records one subject; give at most one --subject")
     if replay_path is not None:
         from helo_stream.recordings import load_recording
+        from helo_stream.sources.resolve import select_modality_inputs
 
         # Fail here, not in the child, on a bad file; and follow the replayed subject's streams.
-        subject = subject or load_recording(replay_path).subject
+        replayed = load_recording(replay_path)
+        subjects = subjects or (replayed.subject,)
+        # A recording of features (DMER .mat) feeds modalities through their features_stream.
+        pipeline = select_modality_inputs(pipeline, available=replayed.streams)
     recorder = None
     if record_dir is not None:
         from helo_stream.sinks.recorder import SessionRecorder
 
         recorder = SessionRecorder(record_dir)
     # loads the checkpoint
-    runner = PipelineRunner(pipeline, subject=subject, on_message=show, recorder=recorder)
-    replay_proc = None
+    runner = PipelineRunner(
+        pipeline, subjects=list(subjects) or None, on_message=show, recorder=recorder
+    )
+    replays = []
     if replay_path is not None:
-        replay_proc = start_replay(
-            replay_path,
-            speed=speed,
-            loop=loop,
-            subject=subject,
-            start_s=start_s,
-            duration_s=duration_s,
-        )
+        replays = [
+            start_replay(
+                replay_path,
+                speed=speed,
+                loop=loop,
+                subject=subject,
+                start_s=start_s,
+                duration_s=duration_s,
+            )
+            for subject in subjects
+        ]
     stop = threading.Event()
     # SIGTERM takes the same way out as Ctrl-C, also while the streams are being resolved.
     previous_sigterm = signal.signal(signal.SIGTERM, signal.default_int_handler)
     interrupted = False
     try:
         runner.open()
+        who = ", ".join(repr(s) for s in runner.subjects)
         click.echo(
-            f"helo-stream: {pipeline.name} for subject {runner.subject!r} -> "
+            f"helo-stream: {pipeline.name} for subject {who} -> "
             f"{pipeline.config.publisher.address} topic {pipeline.config.publisher.topic!r}",
             err=True,
         )
-        until = (lambda: replay_proc.poll() is not None) if replay_proc is not None else None
+        until = (lambda: all(p.poll() is not None for p in replays)) if replays else None
         runner.run(stop=stop, until=until)
     except KeyboardInterrupt:
         interrupted = True
@@ -220,11 +235,13 @@ def run_command(
         try:
             runner.close()  # inlets, publisher, record files
         finally:
-            if replay_proc is not None:
-                stop_process(replay_proc)
+            for proc in replays:
+                stop_process(proc)
             signal.signal(signal.SIGTERM, previous_sigterm)
-    for name, health in runner.health_report().items():
-        click.echo(f"helo-stream: health {name}: {_format_health(health)}", err=True)
+    for subject in runner.subjects:
+        prefix = f"{subject}: " if len(runner.subjects) > 1 else ""
+        for name, health in runner.health_report(subject).items():
+            click.echo(f"helo-stream: health {prefix}{name}: {_format_health(health)}", err=True)
     click.echo(
         f"helo-stream: {'interrupted; ' if interrupted else ''}published "
         f"{runner.stats.published} message(s)",
@@ -236,5 +253,6 @@ def run_command(
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
-    if replay_proc is not None and replay_proc.returncode not in (0, -signal.SIGINT, 130):
-        raise click.ClickException(f"the replay exited with code {replay_proc.returncode}")
+    for proc in replays:
+        if proc.returncode not in (0, -signal.SIGINT, 130):
+            raise click.ClickException(f"the replay exited with code {proc.returncode}")

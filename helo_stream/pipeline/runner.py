@@ -2,9 +2,11 @@
 
 One thread does everything in order (pull every inlet without blocking, cut the windows that are
 complete, compute, publish), so there are no locks and the order of messages is the order of
-windows. Time domains: window bounds and ``published_lsl`` are on the LSL clock
-(``pylsl.local_clock``); latencies are differences of LSL-clock readings taken in this process;
-``published_unix`` is the wall clock.
+windows. One runner can serve several subjects with one model: each subject has its own
+streams, scheduler, feature state and normaliser, and the windows that became complete in one
+pass are classified in a single batched forward pass. Time domains: window bounds and
+``published_lsl`` are on the LSL clock (``pylsl.local_clock``); latencies are differences of
+LSL-clock readings taken in this process; ``published_unix`` is the wall clock.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -22,6 +24,7 @@ import pylsl
 
 from helo_stream.config import Pipeline
 from helo_stream.models.checkpoint import Predictor
+from helo_stream.models.normalization import FeatureNormalizer
 from helo_stream.pipeline.features import FeatureTracker, WindowFeaturizer
 from helo_stream.pipeline.model_stage import load_model_stage, safe_distribution
 from helo_stream.sinks.message import build_emotion_message
@@ -55,8 +58,35 @@ class RunStats:
     quality_counts: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
+@dataclass
+class SubjectSession:
+    """One person's streams and running state inside a runner."""
+
+    subject: str
+    sources: dict[str, LSLSource]
+    scheduler: WindowScheduler
+    tracker: FeatureTracker
+    normalizer: FeatureNormalizer
+    #: Sequence number of this subject's next message (consumers detect gaps per subject).
+    seq: int = 0
+    states: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Pending:
+    """A featurised window waiting for the batched model pass."""
+
+    session: SubjectSession
+    window: Window
+    features: dict[str, np.ndarray]
+    present: dict[str, bool]
+    status: dict[str, str]
+    quality: dict[str, list[str]]
+    features_ms: float
+
+
 class PipelineRunner:
-    """Run one pipeline for one subject.
+    """Run one pipeline for one or several subjects.
 
     Parameters
     ----------
@@ -64,12 +94,16 @@ class PipelineRunner:
         The validated pipeline.
     subject : str | None
         Overrides the pipeline's ``subject`` (which streams to use).
+    subjects : sequence of str | None
+        Serve each of these subjects (their streams are resolved by subject); one model, one
+        publisher, inference batched across subjects. Overrides ``subject``.
     publisher : ZmqPublisher | None
         Where messages go; built from the pipeline's ``publisher`` section when None.
     on_message : callable | None
         Called with every published message (the CLI prints them).
     recorder : SessionRecorder | None
         Receives every raw input chunk and every published message; closed with the runner.
+        One subject only.
     """
 
     def __init__(
@@ -77,84 +111,110 @@ class PipelineRunner:
         pipeline: Pipeline,
         *,
         subject: str | None = None,
+        subjects: Sequence[str] | None = None,
         publisher: ZmqPublisher | None = None,
         on_message: Callable[[dict], None] | None = None,
         recorder: SessionRecorder | None = None,
     ) -> None:
+        if subjects is not None:
+            if isinstance(subjects, str) or not subjects:
+                raise ValueError("subjects must be a non-empty list of subject names")
+            if len(set(subjects)) != len(subjects):
+                raise ValueError(f"subjects must be distinct, got {list(subjects)}")
+            if recorder is not None and len(subjects) > 1:
+                raise ValueError("a session recording holds one subject; record one at a time")
+            self._subject_filters: list[str | None] = list(subjects)
+        else:
+            self._subject_filters = [subject if subject is not None else pipeline.config.subject]
         self.pipeline = pipeline
-        self.subject_filter = subject if subject is not None else pipeline.config.subject
         self.featurizer = WindowFeaturizer.from_pipeline(pipeline)
-        self.tracker = self.featurizer.new_tracker()
         # Fail on a checkpoint that does not fit before touching the network.
         self.predictor: Predictor = load_model_stage(pipeline, self.featurizer.feature_names)
-        self.normalizer = self.predictor.new_normalizer()
         self._publisher = publisher
         self._owns_publisher = publisher is None
         self.on_message = on_message
-        self.sources: dict[str, LSLSource] = {}
-        self.scheduler: WindowScheduler | None = None
-        self.subject = self.subject_filter or ""
+        self.sessions: list[SubjectSession] = []
         self.stats = RunStats()
         self.recorder = recorder
-        self._states: dict[str, str] = {}
-        self._final_health: dict[str, dict[str, Any]] | None = None
+        self._pending: list[_Pending] = []
+        self._final_health: dict[str, dict[str, dict[str, Any]]] = {}
         self._ranges = {
             name: mod.stream.channel_ranges for name, mod in pipeline.modalities.items()
         }
 
+    # -- the single-subject view -----------------------------------------------------------
+    @property
+    def sources(self) -> dict[str, LSLSource]:
+        """The first subject's sources (empty before :meth:`open`)."""
+        return self.sessions[0].sources if self.sessions else {}
+
+    @property
+    def scheduler(self) -> WindowScheduler | None:
+        return self.sessions[0].scheduler if self.sessions else None
+
+    @property
+    def subject(self) -> str:
+        """The first subject's name (as requested until :meth:`open` has read it back)."""
+        if self.sessions:
+            return self.sessions[0].subject
+        return self._subject_filters[0] or ""
+
+    @property
+    def subjects(self) -> list[str]:
+        return [s.subject for s in self.sessions] or [f or "" for f in self._subject_filters]
+
     # -- lifecycle -------------------------------------------------------------------------
     def open(self, *, timeout: float | None = None) -> None:
-        """Resolve the streams, open the inlets and the publisher."""
+        """Resolve every subject's streams, open the inlets and the publisher."""
         cfg = self.pipeline.config
-        pipeline = self.pipeline
         self._warm_up()
-        if self.subject_filter != cfg.subject:
-            pipeline = _with_subject(pipeline, self.subject_filter)
-        infos = resolve_pipeline_streams(pipeline, timeout=timeout or cfg.resolve_timeout_s)
-        window = cfg.window
-        for name, info in infos.items():
-            stage = self.featurizer.stages[name]
-            device = cfg.devices[pipeline.modalities[name].device]
-            source = LSLSource(
-                info=info,
-                modality=name,
-                buffer_s=window.buffer_seconds,
-                processing_flags=device.processing_flags,
-                filter=stage.make_filter(),
-                stale_after_s=window.stale_after_s,
-                missing_after_s=window.missing_after_s,
-            )
-            source.on_filtered = _ingest_into(self.tracker, name)
-            self.sources[name] = source
-            if self.recorder is not None:
-                self.recorder.open_stream(
-                    name, channel_labels=pipeline.modalities[name].stream.channel_labels
+        found: list[tuple[str | None, Pipeline, dict[str, LSLSource], str]] = []
+        for subject_filter in self._subject_filters:
+            pipeline = self.pipeline
+            if subject_filter != cfg.subject:
+                pipeline = _with_subject(pipeline, subject_filter)
+            infos = resolve_pipeline_streams(pipeline, timeout=timeout or cfg.resolve_timeout_s)
+            sources = {
+                name: self._make_source(pipeline, name, info) for name, info in infos.items()
+            }
+            absent = [name for name in pipeline.modalities if name not in sources]
+            if absent:
+                log.warning(
+                    "optional modalities without a stream, running without them: %s", absent
                 )
-                source.on_raw = _record_into(self.recorder, name)
-        absent = [name for name in pipeline.modalities if name not in self.sources]
-        if absent:
-            log.warning("optional modalities without a stream, running without them: %s", absent)
-        open_sources(self.sources.values(), timeout=cfg.resolve_timeout_s)
-        if not self.subject and infos:
-            name, info = next(iter(infos.items()))
-            mod = pipeline.modalities[name]
-            self.subject = (
-                subject_from_source_id(
-                    info.source_id(), profile=mod.profile, stream_key=mod.stream_key
+            subject = subject_filter or ""
+            if not subject and infos:
+                name, info = next(iter(infos.items()))
+                mod = pipeline.modalities[name]
+                subject = (
+                    subject_from_source_id(
+                        info.source_id(), profile=mod.profile, stream_key=mod.stream_key
+                    )
+                    or info.source_id()
                 )
-                or info.source_id()
-            )
-        required = [
-            name
-            for name, mod in pipeline.modalities.items()
-            if mod.config.required and name in self.sources
-        ]
-        self.scheduler = WindowScheduler(
-            sources=self.sources,
-            length_s=window.length_s,
-            step_s=window.step_s,
-            required=required,
+            found.append((subject_filter, pipeline, sources, subject))
+        open_sources(
+            [src for _, _, sources, _ in found for src in sources.values()],
+            timeout=cfg.resolve_timeout_s,
         )
+        for _, pipeline, sources, subject in found:
+            self.attach(sources, subject=subject)
+            if self.recorder is not None:
+                for name, source in sources.items():
+                    self.recorder.open_stream(
+                        name, channel_labels=pipeline.modalities[name].stream.channel_labels
+                    )
+                    source.on_raw = _record_into(self.recorder, name)
+                self.recorder.write_session(
+                    {
+                        "pipeline": pipeline.name,
+                        "subject": subject,
+                        "streams": {
+                            name: {"name": src.name, "source_id": src.source_id, "srate": src.srate}
+                            for name, src in sources.items()
+                        },
+                    }
+                )
         if self._publisher is None:
             pub = cfg.publisher
             base = self.pipeline.path.parent
@@ -172,17 +232,50 @@ class PipelineRunner:
                     else [base / p for p in pub.curve_allowed_clients]
                 ),
             )
-        if self.recorder is not None:
-            self.recorder.write_session(
-                {
-                    "pipeline": pipeline.name,
-                    "subject": self.subject,
-                    "streams": {
-                        name: {"name": src.name, "source_id": src.source_id, "srate": src.srate}
-                        for name, src in self.sources.items()
-                    },
-                }
-            )
+
+    def _make_source(self, pipeline: Pipeline, name: str, info: Any) -> LSLSource:
+        cfg = pipeline.config
+        window = cfg.window
+        device = cfg.devices[pipeline.modalities[name].device]
+        return LSLSource(
+            info=info,
+            modality=name,
+            buffer_s=window.buffer_seconds,
+            processing_flags=device.processing_flags,
+            filter=self.featurizer.stages[name].make_filter(),
+            stale_after_s=window.stale_after_s,
+            missing_after_s=window.missing_after_s,
+        )
+
+    def attach(self, sources: dict[str, LSLSource], *, subject: str) -> SubjectSession:
+        """Serve one more subject from already created sources (modality -> source).
+
+        The sources feed a fresh feature tracker as they buffer; windows are cut by a scheduler
+        that waits for the subject's required modalities among them.
+        """
+        tracker = self.featurizer.new_tracker()
+        for name, source in sources.items():
+            source.on_filtered = _ingest_into(tracker, name)
+        required = [
+            name
+            for name, mod in self.pipeline.modalities.items()
+            if mod.config.required and name in sources
+        ]
+        window = self.pipeline.config.window
+        session = SubjectSession(
+            subject=subject,
+            sources=sources,
+            scheduler=WindowScheduler(
+                sources=sources,
+                length_s=window.length_s,
+                step_s=window.step_s,
+                required=required,
+            ),
+            tracker=tracker,
+            normalizer=self.predictor.new_normalizer(),
+        )
+        self.sessions.append(session)
+        return session
 
     def _warm_up(self) -> None:
         """Run the stages once on noise, so lazy imports and first-call allocations (seconds,
@@ -209,11 +302,13 @@ class PipelineRunner:
 
     def close(self) -> None:
         """Close inlets and (if owned) the publisher; safe to call twice."""
-        if self.sources:
-            self._final_health = self.health_report()  # what the streams were like at the end
-        for source in self.sources.values():
-            source.close()
-        self.sources.clear()
+        for session in self.sessions:
+            if session.sources:
+                # what the streams were like at the end
+                self._final_health[session.subject] = self._session_health(session)
+            for source in session.sources.values():
+                source.close()
+            session.sources.clear()
         if self._publisher is not None and self._owns_publisher:
             self._publisher.close()
             self._publisher = None
@@ -229,41 +324,61 @@ class PipelineRunner:
     # -- work ------------------------------------------------------------------------------
     def step(self) -> int:
         """Pull every inlet once and publish every window that became complete."""
-        if self.scheduler is None:
+        if not self.sessions:
             raise RuntimeError("call open() before step()")
-        pulled = sum(source.pull() for source in self.sources.values())
-        self._log_state_changes()
-        for window in self.scheduler.poll():
-            self._process(window)
+        pulled = 0
+        for session in self.sessions:
+            pulled += sum(source.pull() for source in session.sources.values())
+            self._log_state_changes(session)
+        for session in self.sessions:
+            for window in session.scheduler.poll():
+                self._process(window, session)
+        self._flush()
         if self._publisher is not None:
             self._publisher.serve_subscriptions()
         if self.recorder is not None:
             self.recorder.maybe_flush()
         return pulled
 
-    def _log_state_changes(self) -> None:
+    def _log_state_changes(self, session: SubjectSession) -> None:
         """One log line per health transition (a device dropping out, coming back)."""
-        for name, source in self.sources.items():
+        for name, source in session.sources.items():
             state = source.state
-            before = self._states.get(name)
+            before = session.states.get(name)
             if state != before:
-                self._states[name] = state
+                session.states[name] = state
                 if before is not None:
                     level = logging.INFO if state == "ok" else logging.WARNING
                     log.log(
-                        level, "stream %s (%s): %s -> %s", name, source.source_id, before, state
+                        level,
+                        "%s: stream %s (%s): %s -> %s",
+                        session.subject,
+                        name,
+                        source.source_id,
+                        before,
+                        state,
                     )
 
-    def health_report(self) -> dict[str, dict[str, Any]]:
-        """Health of every modality's stream (``StreamHealth`` fields; ``missing`` if none).
+    def health_report(self, subject: str | None = None) -> dict[str, dict[str, Any]]:
+        """Health of every modality's stream of one subject (the first by default):
+        ``StreamHealth`` fields, ``missing`` if none.
 
         After :meth:`close`, the health the streams had when they were closed.
         """
-        if not self.sources and self._final_health is not None:
-            return self._final_health
+        session = self.sessions[0] if subject is None and self.sessions else None
+        for candidate in self.sessions:
+            if candidate.subject == subject:
+                session = candidate
+        if session is None:
+            raise KeyError(f"no subject {subject!r}; serving {self.subjects}")
+        if not session.sources and session.subject in self._final_health:
+            return self._final_health[session.subject]
+        return self._session_health(session)
+
+    def _session_health(self, session: SubjectSession) -> dict[str, dict[str, Any]]:
         report: dict[str, dict[str, Any]] = {}
         for name in self.pipeline.modalities:
-            source = self.sources.get(name)
+            source = session.sources.get(name)
             if source is None:
                 report[name] = {"state": "missing", "source_id": None}
             else:
@@ -299,13 +414,15 @@ class PipelineRunner:
             else:
                 time.sleep(IDLE_SLEEP_S)
 
-    def _process(self, window: Window) -> None:
+    def _process(self, window: Window, session: SubjectSession | None = None) -> None:
+        """Check and featurise one complete window; the model sees it in the next flush."""
+        session = session or self.sessions[0]
         self.stats.windows += 1
         t0 = pylsl.local_clock()
         # A modality without a stream (an optional device that is not there) reads "missing".
         status = {name: window.status.get(name, "missing") for name in self.pipeline.modalities}
         data, usable_status, quality = self._check_quality(window, status)
-        features, present = self.tracker.features(
+        features, present = session.tracker.features(
             start_lsl=window.start_lsl,
             end_lsl=window.end_lsl,
             n_samples={name: len(timestamps) for name, (_, timestamps) in data.items()},
@@ -318,53 +435,80 @@ class PipelineRunner:
                 features[name] = np.full_like(vector, np.nan)
         if not any(present.values()):
             self.stats.skipped += 1
-            log.warning("window %d: no modality has usable data; nothing published", window.seq)
+            log.warning(
+                "%s: window %d: no modality has usable data; nothing published",
+                session.subject,
+                window.seq,
+            )
+            return
+        normalised = session.normalizer.transform(features, t=window.end_lsl)
+        self._pending.append(
+            _Pending(
+                session=session,
+                window=window,
+                features=normalised,
+                present=present,
+                status=status,
+                quality=quality,
+                features_ms=(pylsl.local_clock() - t0) * 1e3,
+            )
+        )
+
+    def _flush(self) -> None:
+        """Classify every pending window in one batched forward pass and publish them."""
+        pending, self._pending = self._pending, []
+        if not pending:
             return
         t1 = pylsl.local_clock()
-        normalised = self.normalizer.transform(features, t=window.end_lsl)
-        scores = None
-        try:
-            if self.predictor.multilabel:
-                # One forward pass: presence scores, and the same normalised as the distribution.
-                scores = self.predictor.predict_scores(normalised, present=present)
-                distribution = safe_distribution(scores)
-            else:
-                distribution = safe_distribution(
-                    self.predictor.predict(normalised, present=present)
+        names = self.featurizer.stages
+        features = {name: np.stack([p.features[name] for p in pending]) for name in names}
+        present = {name: np.array([p.present[name] for p in pending]) for name in names}
+        distributions = self.predictor.predict_batch(features, present)
+        model_ms = (pylsl.local_clock() - t1) * 1e3
+        for item, probabilities in zip(pending, distributions, strict=True):
+            try:
+                distribution = safe_distribution(probabilities)
+            except ValueError as err:
+                self.stats.skipped += 1
+                log.error(
+                    "%s: window %d: %s; nothing published",
+                    item.session.subject,
+                    item.window.seq,
+                    err,
                 )
-        except ValueError as err:
-            self.stats.skipped += 1
-            log.error("window %d: %s; nothing published", window.seq, err)
-            return
-        t2 = pylsl.local_clock()
+                continue
+            self._publish(item, distribution, model_ms=model_ms)
+
+    def _publish(self, item: _Pending, distribution: np.ndarray, *, model_ms: float) -> None:
+        session, window = item.session, item.window
         published_lsl = pylsl.local_clock()
         latency = {
             "window_to_publish": (published_lsl - window.completed_local) * 1e3,
-            "features": (t1 - t0) * 1e3,
-            "model": (t2 - t1) * 1e3,
+            "features": item.features_ms,
+            "model": model_ms,
         }
         message = build_emotion_message(
             pipeline=self.pipeline.name,
-            subject=self.subject,
-            seq=self.stats.published,
+            subject=session.subject,
+            seq=session.seq,
             window_start_lsl=window.start_lsl,
             window_end_lsl=window.end_lsl,
             labels=self.predictor.labels,
             distribution=distribution,
-            modalities=status,
+            modalities=item.status,
             latency_ms=latency,
             model_name=self.predictor.model_name,
             checkpoint_sha256=self.predictor.checkpoint_sha256,
             published_lsl=published_lsl,
             published_unix=time.time(),
-            quality=quality,
-            scores=scores,
-            threshold=self.predictor.threshold if scores is not None else None,
+            quality=item.quality,
         )
         assert self._publisher is not None
-        self._publisher.publish(message)
         if self.recorder is not None:
+            # Recorded first: whatever a subscriber saw is on disk, even if a signal lands now.
             self.recorder.message(message)
+        self._publisher.publish(message)
+        session.seq += 1
         self.stats.published += 1
         self.stats.latencies_ms.append(latency["window_to_publish"])
         if self.on_message is not None:

@@ -206,3 +206,33 @@ def test_real_wesad_subject_at_ten_times_speed(wesad_e4: Path) -> None:
         run.close()
     _check_messages(run.messages, run.subject)
     assert abs(len(run.messages) - _expected_windows(duration)) <= 1
+
+
+def test_one_run_serves_several_subjects() -> None:
+    """Two subjects, one process and one model: each gets every window, in order, gapless."""
+    other = f"e2e-{uuid.uuid4().hex[:8]}"
+    duration = 75.0
+    run = LiveRun(
+        PIPELINE,
+        "--subject",
+        other,
+        "--replay",
+        str(DEMO),
+        "--speed",
+        "5",
+        "--start",
+        "20",
+        "--duration",
+        str(duration),
+    )
+    try:
+        run.collect()
+        assert run.proc.returncode == 0, run.stderr()
+    finally:
+        run.close()
+    by_subject = {s: [m for m in run.messages if m["subject"] == s] for s in (run.subject, other)}
+    assert {m["subject"] for m in run.messages} == set(by_subject)
+    for subject, messages in by_subject.items():
+        _check_messages(messages, subject)
+        assert messages[0]["seq"] == 0
+        assert abs(len(messages) - _expected_windows(duration)) <= 1

@@ -53,9 +53,9 @@ def test_jumps_are_counted_and_windows_stay_ordered(simulator, live) -> None:
     run = live()
     process = run.runner._process
 
-    def spy(window) -> None:  # keep each window the real runner processes
+    def spy(window, session=None) -> None:  # keep each window the real runner processes
         windows.append(window)
-        process(window)
+        process(window, session)
 
     run.runner._process = spy
     run.collect_until(lambda m: set(m["modalities"].values()) == {"ok"}, timeout_s=30)
