@@ -71,3 +71,33 @@ def make_message() -> Callable[..., dict[str, Any]]:
         return build_emotion_message(**kwargs)
 
     return make
+
+
+@pytest.fixture
+def dmer_files() -> Any:
+    """Writers of DMER per-subject ``.mat`` files in the released layout (``feas`` with the
+    EEG/GSR/PPG/video column blocks, ``vids``, ``dis_label``), shared by the reader, dataset and
+    end-to-end tests: ``layout(rows=..., n_cols=913, seed=0)`` gives the arrays,
+    ``save(folder, name, **arrays)`` writes them and returns the path."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import scipy.io
+
+    def layout(
+        *, rows: dict[int, int] | None = None, n_cols: int = 913, seed: int = 0
+    ) -> dict[str, Any]:
+        rows = {0: 6, 3: 4, 1: 5} if rows is None else rows  # clip id -> rows, in file order
+        rng = np.random.default_rng(seed)
+        vids = np.concatenate([np.full(n, clip, dtype=np.float64) for clip, n in rows.items()])
+        feas = rng.normal(size=(vids.size, n_cols))
+        feas[:, :90] += 10.0 * np.arange(90)  # column k of EEG is recognisable: ~10 k
+        dis_label = rng.integers(1, 6, size=(32, 10)).astype(np.float64)
+        return {"feas": feas, "vids": vids[:, None], "dis_label": dis_label}
+
+    def save(folder: Path, name: str, **arrays: Any) -> Path:
+        path = Path(folder) / f"{name}.mat"
+        scipy.io.savemat(path, arrays)
+        return path
+
+    return SimpleNamespace(layout=layout, save=save)

@@ -27,6 +27,8 @@ COMMANDS: dict[str, str] = {
     "keys": "helo_stream.cli.keys:keys_command",
     "dashboard": "helo_stream.cli.dashboard:dashboard_command",
     "plot": "helo_stream.cli.plot:plot_command",
+    "broker": "helo_stream.cli.broker:broker_command",
+    "process": "helo_stream.cli.process:process_command",
 }
 
 #: Exceptions that describe a user's input or environment, never a bug.

@@ -5,8 +5,9 @@ window of each recording at ``--data``, next to the trivial population-mean pred
 condition oracle stored in the checkpoint (means of its training targets). Subjects the
 checkpoint was trained on are flagged: their scores are in-sample.
 
-With ``--loso`` every method (HeLo, its two ablations, the late-fusion MLP) is trained once per
-held-out subject on the others, and scored against the same references; this is the honest
+With ``--loso`` every method (HeLo, its two ablations, the late-fusion MLP, multi-label TAILOR)
+is trained once per held-out subject on the others, and scored against the same references on
+both tasks (label distributions, and which labels are present); this is the honest
 subject-independent estimate. Both write ``NAME.md``, ``NAME.json`` and ``NAME.png`` to ``--out``.
 """
 
@@ -18,6 +19,8 @@ from typing import Any
 import click
 
 from helo_stream.recordings.base import RecordingError
+
+_DEFAULT_METHODS = ("helo", "helo_no_ot", "helo_no_label_corr", "mlp", "tailor")
 
 
 def _command_line(parts: list[str]) -> str:
@@ -96,6 +99,9 @@ def checkpoint_result(
     excluded = [f"{s.subject}: {s.excluded_reason}" for s in subjects if not s.usable]
     if excluded:
         notes.append("Not evaluated (no labelled windows): " + "; ".join(excluded))
+    multilabel = (
+        _checkpoint_multilabel(predictor, subjects, model=model) if predictor.multilabel else None
+    )
     return EvaluationResult(
         kind="checkpoint",
         methods=methods,
@@ -112,37 +118,130 @@ def checkpoint_result(
             "calibration_s": predictor.new_normalizer().calibration_s,
         },
         notes=notes,
+        **(multilabel or {}),
     )
+
+
+def _checkpoint_multilabel(predictor: Any, subjects: list[Any], *, model: str) -> dict[str, Any]:
+    """The multi-label task of a multi-label checkpoint: its presence scores over its threshold
+    against presence targets read from the recordings, next to the majority label sets of its
+    training windows (stored in its metadata) when they are there."""
+    import numpy as np
+
+    from helo_stream.evaluation.fitting import multilabel_targets, predict_session
+    from helo_stream.evaluation.loso import MULTILABEL_METRICS, majority_sets
+    from helo_stream.metrics.multilabel import multilabel_metrics
+
+    meta = predictor.metadata
+    min_rating = int(meta.get("present_min_rating", 3))
+    truth = multilabel_targets(subjects, predictor.labels, min_rating=min_rating)
+    prevalence = meta.get("label_prevalence")
+    by_condition = meta.get("condition_label_prevalence") or {}
+    rules = {model: f"presence score >= {predictor.threshold}"}
+    if prevalence is not None:
+        rules["presence_majority"] = "labels present in >= half of the training windows"
+        rules["condition_presence_oracle"] = (
+            "labels present in >= half of the training windows of the true condition"
+        )
+    per_subject = {}
+    for s in subjects:
+        if not s.usable:
+            continue
+        lab = s.session.labelled
+        y = truth[s.subject][lab]
+        sets = {model: predict_session(predictor, s.session, scores=True) >= predictor.threshold}
+        if prevalence is not None:
+            overall = np.asarray(prevalence) >= 0.5
+            sets["presence_majority"] = np.tile(overall, (len(y), 1))
+            sets["condition_presence_oracle"] = np.stack(
+                [
+                    majority_sets(np.asarray(by_condition[c])[None, :])
+                    if c in by_condition
+                    else overall
+                    for c in s.session.condition[lab].astype(str)
+                ]
+            )
+        per_subject[s.subject] = {
+            m: {k: v for k, v in multilabel_metrics(y, p).items() if k in MULTILABEL_METRICS}
+            for m, p in sets.items()
+        }
+    return {
+        "multilabel_methods": list(rules),
+        "per_subject_multilabel": per_subject,
+        "multilabel_rules": rules,
+    }
 
 
 @click.command("evaluate")
 @click.argument("config", type=click.Path(path_type=Path))
-@click.option("--data", required=True, type=click.Path(path_type=Path),
-              help="A subject folder or a folder of subject folders.")
-@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
-              help="Folder for NAME.md, NAME.json and NAME.png.")
-@click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
-              help="Checkpoint to score (default: the pipeline's). Not used with --loso.")
-@click.option("--loso", is_flag=True,
-              help="Train and score every method leave-one-subject-out instead.")
-@click.option("--methods", default="helo,helo_no_ot,helo_no_label_corr,mlp", show_default=True,
-              help="With --loso: trained methods to compare (comma-separated).")
-@click.option("--name", default=None,
-              help="Report file name (default loso_<data folder> or eval_<data folder>).")
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A subject folder or a folder of subject folders.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder for NAME.md, NAME.json and NAME.png.",
+)
+@click.option(
+    "--checkpoint",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Checkpoint to score (default: the pipeline's). Not used with --loso.",
+)
+@click.option(
+    "--loso", is_flag=True, help="Train and score every method leave-one-subject-out instead."
+)
+@click.option(
+    "--methods",
+    default=",".join(_DEFAULT_METHODS),
+    show_default=True,
+    help="With --loso: trained methods to compare (comma-separated).",
+)
+@click.option(
+    "--name",
+    default=None,
+    help="Report file name (default loso_<data folder> or eval_<data folder>).",
+)
 @click.option("--seed", type=int, default=None, help="With --loso: override training.seed.")
-@click.option("--epochs", type=click.IntRange(min=1), default=None,
-              help="With --loso: override training.epochs.")
-@click.option("--train-stride", type=click.IntRange(min=1), default=None,
-              help="With --loso: keep every n-th labelled training window (default 3).")
-@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Processes for feature extraction and LOSO fits.")
-@click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
-              help="Feature cache (default $HELO_STREAM_CACHE/features or "
-              "~/.cache/helo-stream/features).")
-@click.option("--no-cache", is_flag=True,
-              help="Neither read nor write cached features or finished LOSO fits.")
-@click.option("--progress/--no-progress", default=True, show_default=True,
-              help="Progress bars (on a terminal).")
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --loso: override training.epochs.",
+)
+@click.option(
+    "--train-stride",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --loso: keep every n-th labelled training window (default 3).",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Processes for feature extraction and LOSO fits.",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Feature cache (default $HELO_STREAM_CACHE/features or ~/.cache/helo-stream/features).",
+)
+@click.option(
+    "--no-cache", is_flag=True, help="Neither read nor write cached features or finished LOSO fits."
+)
+@click.option(
+    "--progress/--no-progress",
+    default=True,
+    show_default=True,
+    help="Progress bars (on a terminal).",
+)
 def evaluate_command(
     config: Path,
     data: Path,
@@ -163,7 +262,7 @@ def evaluate_command(
     import torch
 
     from helo_stream.config import ConfigError, load_pipeline
-    from helo_stream.datasets.wesad import default_cache_dir, load_subjects
+    from helo_stream.datasets.wesad import default_cache_dir, load_subjects  # any layout
     from helo_stream.evaluation.report import write_report
     from helo_stream.pipeline.features import WindowFeaturizer
 
@@ -193,17 +292,26 @@ def evaluate_command(
             )
         try:
             result = run_loso(
-                subjects, pipeline, settings=settings, methods=chosen, jobs=jobs,
-                work_dir=None if cache is None else cache.parent / "loso", progress=progress,
+                subjects,
+                pipeline,
+                settings=settings,
+                methods=chosen,
+                jobs=jobs,
+                work_dir=None if cache is None else cache.parent / "loso",
+                progress=progress,
                 log=click.echo,
             )
         except ValueError as err:
             raise click.UsageError(str(err)) from err
         parts = [str(config), "--data", str(data), "--out", str(out_dir), "--loso"]
-        if chosen != ["helo", "helo_no_ot", "helo_no_label_corr", "mlp"]:
+        if chosen != list(_DEFAULT_METHODS):
             parts += ["--methods", ",".join(chosen)]
-        for flag, value in (("--seed", seed), ("--epochs", epochs),
-                            ("--train-stride", train_stride), ("--name", name)):
+        for flag, value in (
+            ("--seed", seed),
+            ("--epochs", epochs),
+            ("--train-stride", train_stride),
+            ("--name", name),
+        ):
             if value is not None:
                 parts += [flag, str(value)]
         name = name or f"loso_{data_name}"

@@ -2,9 +2,10 @@
 
 JSON lines by default (one message per line, flushed, for piping into ``jq`` or a file);
 ``--pretty`` shows live bars per subject when stdout is a terminal
-(:mod:`helo_stream.sinks.terminal_view`). ``--out FILE`` appends every message to a file as
-JSON lines, and ``--markers`` records the ``HeLo_Protocol`` LSL markers beside them, which is
-what ``helo-stream plot`` draws.
+(:mod:`helo_stream.sinks.terminal_view`): the distribution, or for a multi-label model (TAILOR)
+each label's presence score on a fixed 0-100 % scale with the present labels checked.
+``--out FILE`` appends every message to a file as JSON lines, and ``--markers`` records the
+``HeLo_Protocol`` LSL markers beside them, which is what ``helo-stream plot`` draws.
 """
 
 from __future__ import annotations
@@ -92,7 +93,8 @@ def _write_line(record: dict[str, Any], *, out: Any | None, echo: bool) -> None:
     "--top",
     type=click.IntRange(min=1),
     default=None,
-    help="With --pretty: only the N most probable labels (default: all, in a fixed order).",
+    help="With --pretty: only the N most probable (highest-scoring) labels (default: all, "
+    "in a fixed order).",
 )
 @click.option(
     "--offline-after",

@@ -49,20 +49,57 @@ FINISH_LINGER_S = 1.0
 
 @click.command("replay")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=1.0,
-              show_default=True, help="Playback speed; timestamps keep the recorded spacing.")
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Playback speed; timestamps keep the recorded spacing.",
+)
 @click.option("--loop", is_flag=True, help="Start again at the end, timestamps continuing.")
-@click.option("--start", "start_s", type=click.FloatRange(min=0), default=0.0,
-              show_default=True, help="Skip this many seconds of the recording.")
-@click.option("--duration", "duration_s", type=click.FloatRange(min=0, min_open=True),
-              default=None, help="Replay only this many seconds.")
-@click.option("--subject", default=None,
-              help="Subject name in the streams' source ids (default: the recording's).")
-@click.option("--wait-for-consumers", "wait_s", type=click.FloatRange(min=0), default=0.0,
-              show_default=True,
-              help="Before playing, wait up to this many seconds until every stream is consumed.")
-@click.option("--progress/--no-progress", default=True, show_default=True,
-              help="Show a progress bar (only on a terminal).")
+@click.option(
+    "--start",
+    "start_s",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Skip this many seconds of the recording.",
+)
+@click.option(
+    "--duration",
+    "duration_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Replay only this many seconds.",
+)
+@click.option(
+    "--subject",
+    default=None,
+    help="Subject name in the streams' source ids (default: the recording's).",
+)
+@click.option(
+    "--lead",
+    "lead_s",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Push the first this many seconds at once, stamped in the past, so a "
+    "pipeline's first window is complete from the start.",
+)
+@click.option(
+    "--wait-for-consumers",
+    "wait_s",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Before playing, wait up to this many seconds until every stream is consumed.",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=True,
+    show_default=True,
+    help="Show a progress bar (only on a terminal).",
+)
 @click.pass_context
 def replay_command(
     ctx: click.Context,
@@ -72,6 +109,7 @@ def replay_command(
     start_s: float,
     duration_s: float | None,
     subject: str | None,
+    lead_s: float,
     wait_s: float,
     progress: bool,
 ) -> None:
@@ -84,8 +122,13 @@ def replay_command(
             warnings.simplefilter("always")
             recording = load_recording(path, subject=subject)
         player = RecordingPlayer(
-            recording, speed=speed, loop=loop, start_s=start_s, duration_s=duration_s,
+            recording,
+            speed=speed,
+            loop=loop,
+            start_s=start_s,
+            duration_s=duration_s,
             subject=subject,
+            lead_s=lead_s,
         )
     except (RecordingError, ValueError) as err:
         click.secho(f"error: {err}", fg="red", err=True)
@@ -114,7 +157,8 @@ def replay_command(
             if not consumed and not stop.is_set():
                 click.secho(
                     f"warning: not every stream had a consumer after {wait_s:g} s; playing anyway",
-                    fg="yellow", err=True,
+                    fg="yellow",
+                    err=True,
                 )
             player.run(stop=stop, progress=progress)
             if not stop.is_set():

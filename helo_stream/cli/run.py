@@ -153,6 +153,13 @@ def stop_process(proc: subprocess.Popen[bytes], *, timeout: float = 1.0) -> None
 )
 @click.option("--json", "as_json", is_flag=True, help="Print each message as a JSON line.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing per message.")
+@click.option(
+    "--engine",
+    type=click.Choice(["incremental", "batch"]),
+    default="incremental",
+    hidden=True,
+    help="Feature engine; 'batch' recomputes every window (the benchmarks' baseline).",
+)
 def run_command(
     pipeline_file: Path,
     replay_path: Path | None,
@@ -165,6 +172,7 @@ def run_command(
     record_dir: Path | None,
     as_json: bool,
     quiet: bool,
+    engine: str,
 ) -> None:
     """Run PIPELINE_FILE: resolve its devices, publish emotion distributions on ZeroMQ."""
     from helo_stream.pipeline.runner import PipelineRunner
@@ -200,7 +208,11 @@ def run_command(
         recorder = SessionRecorder(record_dir)
     # loads the checkpoint
     runner = PipelineRunner(
-        pipeline, subjects=list(subjects) or None, on_message=show, recorder=recorder
+        pipeline,
+        subjects=list(subjects) or None,
+        on_message=show,
+        recorder=recorder,
+        engine="batch" if engine == "batch" else "incremental",
     )
     replays = []
     if replay_path is not None:

@@ -57,22 +57,44 @@ def checkpoint_metadata(
     import torch
 
     from helo_stream import __version__
+    from helo_stream.datasets.dmer import dmer_provenance
     from helo_stream.datasets.wesad import alignment_rows
 
     history = fitted.result.history
     best = history[fitted.result.best_epoch - 1] if history else {}
+    multilabel = "present_min_rating" in fitted.extra
+    if multilabel:
+        labels_source = (
+            "PANAS (20) + stressed, frustrated, happy, sad; an item is present in every window "
+            f"of a condition when rated >= {fitted.extra['present_min_rating']} (1-5)"
+        )
+    else:
+        labels_source = (
+            "PANAS (20) + stressed, frustrated, happy, sad; ratings 1-5 per condition "
+            "normalised to sum 1"
+        )
+    extra: dict[str, Any] = {}
+    if multilabel:
+        extra = {
+            "present_min_rating": fitted.extra["present_min_rating"],
+            "threshold": fitted.predictor.threshold,
+            "label_prevalence": fitted.extra["label_prevalence"].tolist(),
+            "condition_label_prevalence": {
+                c: v.tolist() for c, v in fitted.extra["condition_label_prevalence"].items()
+            },
+        }
     return {
         "dataset": "WESAD (Schmidt et al., ICMI 2018), Empatica E4 wrist signals",
         "data": str(data),
         "pipeline": pipeline.name,
         "method": fitted.method,
-        "labels_source": "PANAS (20) + stressed, frustrated, happy, sad; ratings 1-5 per "
-        "condition normalised to sum 1",
+        "labels_source": labels_source,
+        # DMER data names itself (the dataset reader picks the layout the same way)
+        **(dmer_provenance(data, present_min_rating=fitted.extra.get("present_min_rating")) or {}),
+        **extra,
         "train_subjects": list(fitted.train_subjects),
         "val_subjects": [str(g) for g in fitted.result.val_groups],
-        "excluded_subjects": {
-            s.subject: s.excluded_reason for s in subjects if not s.usable
-        },
+        "excluded_subjects": {s.subject: s.excluded_reason for s in subjects if not s.usable},
         "alignment": [
             {k: row[k] for k in ("subject", "used", "method", "offset_s", "confidence")}
             for row in alignment_rows(subjects)
@@ -86,9 +108,7 @@ def checkpoint_metadata(
         "window_step_s": pipeline.config.training.step_s,
         "calibration_s": pipeline.config.model.calibration_s,
         "population_mean_distribution": fitted.population_mean.tolist(),
-        "condition_mean_distributions": {
-            c: v.tolist() for c, v in fitted.condition_means.items()
-        },
+        "condition_mean_distributions": {c: v.tolist() for c, v in fitted.condition_means.items()},
         "train_seconds": round(fitted.seconds, 1),
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "helo_stream_version": __version__,
@@ -98,27 +118,61 @@ def checkpoint_metadata(
 
 @click.command("train")
 @click.argument("config", type=click.Path(path_type=Path))
-@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
-              help="Folder for the checkpoint (named as in the pipeline's model.checkpoint).")
-@click.option("--data", type=click.Path(path_type=Path), default=None,
-              help="A subject folder or a folder of subject folders (default: training.data).")
-@click.option("--method", type=click.Choice(["helo", "helo_no_ot", "helo_no_label_corr", "mlp"]),
-              default=None, help="Model to train (default: the pipeline's model.name).")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder for the checkpoint (named as in the pipeline's model.checkpoint).",
+)
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A subject folder or a folder of subject folders (default: training.data).",
+)
+@click.option(
+    "--method",
+    type=click.Choice(["helo", "helo_no_ot", "helo_no_label_corr", "mlp", "tailor"]),
+    default=None,
+    help="Model to train (default: the pipeline's model.name).",
+)
 @click.option("--seed", type=int, default=None, help="Override training.seed.")
-@click.option("--epochs", type=click.IntRange(min=1), default=None,
-              help="Override training.epochs.")
-@click.option("--train-stride", type=click.IntRange(min=1), default=None,
-              help="Keep every n-th labelled window for training (default 3).")
-@click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
-              help="Feature cache (default $HELO_STREAM_CACHE/features or "
-              "~/.cache/helo-stream/features).")
+@click.option(
+    "--epochs", type=click.IntRange(min=1), default=None, help="Override training.epochs."
+)
+@click.option(
+    "--train-stride",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Keep every n-th labelled window for training (default 3).",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Feature cache (default $HELO_STREAM_CACHE/features or ~/.cache/helo-stream/features).",
+)
 @click.option("--no-cache", is_flag=True, help="Compute features without caching them.")
-@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Processes for feature extraction.")
-@click.option("--resume/--no-resume", default=True, show_default=True,
-              help="Continue an interrupted run found in OUT.")
-@click.option("--progress/--no-progress", default=True, show_default=True,
-              help="Progress bars (on a terminal).")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Processes for feature extraction.",
+)
+@click.option(
+    "--resume/--no-resume",
+    default=True,
+    show_default=True,
+    help="Continue an interrupted run found in OUT.",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=True,
+    show_default=True,
+    help="Progress bars (on a terminal).",
+)
 def train_command(
     config: Path,
     out_dir: Path,
@@ -137,15 +191,15 @@ def train_command(
     import torch
 
     from helo_stream.config import load_pipeline
-    from helo_stream.datasets.wesad import default_cache_dir, load_subjects
-    from helo_stream.evaluation.fitting import FitSettings, fit_model
+    from helo_stream.datasets.wesad import default_cache_dir, load_subjects  # any layout
+    from helo_stream.evaluation.fitting import METHODS, FitSettings, fit_model
     from helo_stream.models import save_checkpoint
 
     torch.set_num_threads(1)
     pipeline = load_pipeline(config, check_checkpoint=False)
     data_path = resolve_data(pipeline, data)
     method = method or pipeline.config.model.name
-    if (method == "mlp") != (pipeline.config.model.name == "mlp"):
+    if METHODS[method][0] != pipeline.config.model.name:
         raise click.UsageError(
             f"--method {method} does not fit the pipeline's model.name "
             f"{pipeline.config.model.name!r}"
@@ -168,24 +222,37 @@ def train_command(
     state_dir = out_dir / f".{target.stem}.train-state"
     if not resume and state_dir.exists():
         shutil.rmtree(state_dir)
+    max_epochs = settings.epochs
+    if method == "tailor" and settings.tailor_settings.max_epochs is not None:
+        max_epochs = min(max_epochs, settings.tailor_settings.max_epochs)
     click.echo(
         f"training {method} on {len(usable)} subject(s), seed {settings.seed}, "
-        f"up to {settings.epochs} epochs"
+        f"up to {max_epochs} epochs"
     )
     try:
         fitted = fit_model(
-            method, subjects, pipeline, settings=settings, progress=progress,
+            method,
+            subjects,
+            pipeline,
+            settings=settings,
+            progress=progress,
             checkpoint_dir=state_dir,
         )
     except ValueError as err:
-        if "different model, data set or TrainConfig" in str(err):
+        if "was saved by a different model, data set or" in str(err):
             raise click.ClickException(f"{err} (or pass --no-resume)") from err
         raise
     result = fitted.result
     if result.resumed_from_epoch:
         click.echo(f"resumed after epoch {result.resumed_from_epoch}")
     best = result.history[result.best_epoch - 1] if result.history else {}
-    if "val_loss" in best:
+    if "val_loss" in best and "val_jaccard_accuracy" in best:
+        click.echo(
+            f"best epoch {result.best_epoch}/{len(result.history)}: validation BCE "
+            f"{best['val_loss']:.4f}, Jaccard accuracy {best['val_jaccard_accuracy']:.3f} on "
+            f"held-out training subjects {', '.join(map(str, result.val_groups))}"
+        )
+    elif "val_loss" in best:
         click.echo(
             f"best epoch {result.best_epoch}/{len(result.history)}: validation KL "
             f"{best['val_loss']:.4f}, Chebyshev {best['val_chebyshev']:.4f} on held-out "

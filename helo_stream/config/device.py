@@ -47,8 +47,11 @@ class StreamSpec(_Strict):
         default="{subject}-{device}-{stream}",
         description="Template for the LSL source_id; fields {subject}, {device}, {stream}.",
     )
-    modality: Literal["bvp", "ecg", "eda", "resp", "temp", "acc", "emg", "eeg", "ppg", "face"] = (
-        Field(description="Kind of signal; selects the feature extractor.")
+    modality: Literal[
+        "bvp", "ecg", "eda", "gsr", "resp", "temp", "acc", "emg", "eeg", "ppg", "face", "features"
+    ] = Field(
+        description="Kind of signal; selects the feature extractor. 'features': the channels "
+        "are already features (one row per second, e.g. replayed DMER files), averaged per window."
     )
     role: Role
     nominal_srate: float = Field(gt=0, description="Nominal sampling rate in Hz.")

@@ -170,6 +170,7 @@ def load_pipeline(path: str | Path, *, check_checkpoint: bool = True) -> Pipelin
             )
             continue
         problems.extend(_check_stages(path, name, mod, stream))
+        problems.extend(_check_features_stream(path, name, mod, profile, stream))
         modalities[name] = ResolvedModality(name, mod.device, profile, mod.stream, stream, mod)
 
     if modalities and not any(m.role == "physiological" for m in modalities.values()):
@@ -237,3 +238,55 @@ def _check_stages(
                 )
             )
     return problems
+
+
+def _check_features_stream(
+    path: Path, name: str, mod: ModalityConfig, profile: DeviceProfile, stream: StreamSpec
+) -> list[ConfigProblem]:
+    """A ``features_stream`` exists, is of kind ``features`` and carries the modality's
+    feature names, so either stream gives the model the same inputs."""
+    from helo_stream.signal.features import make_extractor
+
+    if mod.features_stream is None:
+        return []
+    where = f"modalities.{name}.features_stream"
+    alt = profile.streams.get(mod.features_stream)
+    if alt is None:
+        return [
+            ConfigProblem(
+                path,
+                where,
+                f"device profile {profile.name!r} has no stream {mod.features_stream!r}; "
+                f"expected one of {sorted(profile.streams)}",
+            )
+        ]
+    if alt.modality != "features":
+        return [
+            ConfigProblem(
+                path,
+                where,
+                f"stream {mod.features_stream!r} is of kind {alt.modality!r}; a features_stream "
+                "must be of kind 'features' (its channels are the feature names)",
+            )
+        ]
+    try:
+        names = make_extractor(
+            stream.modality,
+            srate=stream.nominal_srate,
+            features=mod.features,
+            channels=stream.channel_labels,
+        ).names
+    except ValueError:
+        return []  # reported by _check_stages
+    missing = [n for n in names if n not in alt.channel_labels]
+    if missing:
+        return [
+            ConfigProblem(
+                path,
+                where,
+                f"stream {mod.features_stream!r} lacks feature(s) {missing[:5]}"
+                f"{' ...' if len(missing) > 5 else ''} of modality {name!r}; its channel "
+                f"labels must include every feature name of the {stream.modality!r} extractor",
+            )
+        ]
+    return []

@@ -105,12 +105,94 @@ class ModalityConfig(_Strict):
     required: bool = Field(
         default=True, description="Windows wait for this modality while it is not stale."
     )
+    features_stream: str | None = Field(
+        default=None,
+        description="Stream key, in the same device profile, of a 1 Hz stream carrying this "
+        "modality's features already computed (kind 'features', channel labels = feature "
+        "names, e.g. replayed DMER files). `helo-stream run --replay` and the dataset readers "
+        "feed the modality from it when the recording has it instead of the raw stream; the "
+        "filter is then not applied and a window takes the mean of its rows.",
+    )
+
+
+class TailorSettings(_Strict):
+    """TAILOR (multi-label) architecture, loss weights, decision rule and training targets.
+
+    The architecture and loss fields are stored in the checkpoint at training time; the
+    threshold given here also decides, live, which labels a message lists as ``present``.
+    """
+
+    d_model: int = Field(
+        default=16,
+        ge=2,
+        description="Token width (a multiple of n_heads); 16 keeps a 10-fold WESAD LOSO of "
+        "TAILOR under 10 minutes on two cores.",
+    )
+    n_heads: int = Field(default=2, ge=1, description="Attention heads.")
+    n_layers: int = Field(default=1, ge=1, description="Self-attention layers per modality.")
+    cross_layers: int = Field(
+        default=1, ge=1, description="Layers of each granularity-descent fusion stage."
+    )
+    decoder_layers: int = Field(default=1, ge=1, description="Layers of the label decoder.")
+    dropout: float = Field(default=0.1, ge=0, lt=1, description="Dropout (training only).")
+    modality_dropout: float = Field(
+        default=0.1,
+        ge=0,
+        lt=1,
+        description="Training-time probability of dropping a whole modality of a window "
+        "(never all), so the model copes with a device that drops out live.",
+    )
+    adv_weight: float = Field(
+        default=0.01, ge=0, description="Weight of the adversarial (modality discriminator) loss."
+    )
+    diff_weight: float = Field(
+        default=5e-6, ge=0, description="Weight of the private/common difference loss."
+    )
+    common_weight: float = Field(
+        default=0.5, ge=0, description="Weight of the common-representation classifier loss."
+    )
+    threshold: float = Field(
+        default=0.5,
+        gt=0,
+        lt=1,
+        description="Decision threshold: a label is present when its probability is at least "
+        "this.",
+    )
+    present_min_rating: int = Field(
+        default=3,
+        ge=1,
+        le=5,
+        description="Training targets: an emotion counts as present when its self-report "
+        "rating (1-5) is at least this (3 = 'somewhat').",
+    )
+    warmup_fraction: float = Field(
+        default=0.1, ge=0, lt=1, description="Share of training steps with a rising learning rate."
+    )
+    max_epochs: int | None = Field(
+        default=15,
+        ge=1,
+        description="Upper bound on training.epochs for TAILOR, whose epoch costs several "
+        "HeLo epochs: 15 keeps a 10-fold WESAD LOSO of TAILOR near 10 minutes on two cores "
+        "(null: training.epochs).",
+    )
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> TailorSettings:
+        if self.d_model % self.n_heads:
+            raise ValueError(
+                f"d_model ({self.d_model}) must be a multiple of n_heads ({self.n_heads})"
+            )
+        return self
 
 
 class ModelConfig(_Strict):
     """The model stage: a checkpoint and the labels it must produce."""
 
-    name: Literal["helo", "mlp"] = "helo"
+    name: Literal["helo", "mlp", "tailor"] = Field(
+        default="helo",
+        description="'helo' and 'mlp' predict a distribution over the labels; 'tailor' "
+        "predicts per label the probability that it is present (multi-label).",
+    )
     checkpoint: Path = Field(description="Checkpoint file, relative to the pipeline file.")
     labels: tuple[str, ...] = Field(min_length=2)
     calibration_s: float = Field(
@@ -119,6 +201,21 @@ class ModelConfig(_Strict):
         description="Seconds of a subject's own windows used for per-subject feature "
         "normalisation; population statistics are used until then.",
     )
+    tailor: TailorSettings | None = Field(
+        default=None,
+        description="TAILOR settings (only with name: tailor; defaults when unset).",
+    )
+
+    @model_validator(mode="after")
+    def _tailor_only_for_tailor(self) -> ModelConfig:
+        if self.tailor is not None and self.name != "tailor":
+            raise ValueError(f"model.tailor applies only to name: tailor, not {self.name!r}")
+        return self
+
+    @property
+    def tailor_settings(self) -> TailorSettings:
+        """The TAILOR settings in effect (the defaults when ``tailor`` is unset)."""
+        return self.tailor if self.tailor is not None else TailorSettings()
 
 
 #: Hosts that never leave this machine; publishing anywhere else needs CURVE.

@@ -219,7 +219,7 @@ def _compact(message: dict[str, Any] | None) -> dict[str, Any] | None:
     if message is None:
         return None
     latency = message.get("latency_ms", {})
-    return {
+    out = {
         "seq": message.get("seq"),
         "window": message.get("window"),
         "published_unix": message.get("published_unix"),
@@ -232,3 +232,10 @@ def _compact(message: dict[str, Any] | None) -> dict[str, Any] | None:
         "latency_ms": latency if isinstance(latency, dict) else {},
         "model": message.get("model"),
     }
+    if "scores" in message:  # a multi-label model: presence scores and the labels present
+        out["scores"] = [
+            round(float(p), 5) if math.isfinite(float(p)) else 0.0 for p in message["scores"]
+        ]
+        out["present"] = list(message.get("present", []))
+        out["threshold"] = message.get("threshold")
+    return out

@@ -9,11 +9,17 @@ can be scored with :mod:`helo_stream.metrics.multilabel`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-__all__ = ["distribution_to_multilabel", "ratings_to_multilabel"]
+__all__ = [
+    "distribution_to_multilabel",
+    "ratings_to_multilabel",
+    "session_multilabel_targets",
+    "subject_multilabel_targets",
+]
 
 
 def ratings_to_multilabel(
@@ -74,3 +80,77 @@ def distribution_to_multilabel(
             raise ValueError(f"threshold must lie in (0, 1], got {threshold}")
         out = p >= cut
     return out[0] if single else out
+
+
+def session_multilabel_targets(
+    session: Any,
+    conditions: Iterable[Any],
+    labels: Sequence[str],
+    *,
+    min_rating: int = 3,
+) -> np.ndarray:
+    """``(N, L)`` bool presence targets for every window of a session (False where unlabelled).
+
+    A session stores each labelled window's ratings only normalised to a distribution, which
+    loses the rating scale (ratings 1, 1 and 5, 5 give the same distribution), so "rated at
+    least ``min_rating``" cannot be read back from it. The ratings come instead from the
+    recording's rated ``conditions`` (objects with ``condition`` and ``ratings``, e.g.
+    :class:`~helo_stream.recordings.base.ConditionInterval`): each labelled window is matched to
+    the rated condition of the same name whose normalised ratings equal its target.
+
+    Raises
+    ------
+    ValueError
+        A labelled window matches no rated condition, or two matching conditions disagree on
+        which labels are present (the window's ratings would be ambiguous).
+    """
+    labels = list(labels)
+    rated = []
+    for interval in conditions:
+        if interval.ratings is None:
+            continue
+        values = np.array([float(interval.ratings[name]) for name in labels])
+        rated.append(
+            (
+                str(interval.condition),
+                values / values.sum(),
+                ratings_to_multilabel(interval.ratings, labels, min_rating=min_rating),
+            )
+        )
+    targets = np.asarray(session.targets, dtype=np.float64)
+    out = np.zeros((len(targets), len(labels)), dtype=bool)
+    for i in np.flatnonzero(session.labelled):
+        sets = {
+            tuple(present)
+            for name, dist, present in rated
+            if name == str(session.condition[i]) and np.allclose(dist, targets[i], atol=1e-9)
+        }
+        if len(sets) != 1:
+            problem = "matches no" if not sets else "matches disagreeing"
+            raise ValueError(
+                f"{session.subject}: labelled window {i} ({session.condition[i]}) {problem} "
+                "rated condition of the recording"
+            )
+        out[i] = next(iter(sets))
+    return out
+
+
+def subject_multilabel_targets(
+    subject: Any, labels: Sequence[str], *, min_rating: int = 3
+) -> np.ndarray:
+    """:func:`session_multilabel_targets` of a loaded subject, its ratings read from its recording.
+
+    Reading the recording again costs about a second per WESAD subject; call it once per
+    subject and pass the result around.
+    """
+    import warnings
+
+    from helo_stream.recordings import load_recording
+
+    with warnings.catch_warnings():
+        # The reader's warnings were already collected when the subject was first loaded.
+        warnings.simplefilter("ignore")
+        recording = load_recording(subject.path)
+    return session_multilabel_targets(
+        subject.session, recording.conditions, labels, min_rating=min_rating
+    )

@@ -1,7 +1,8 @@
 """One recorded session turned into windows, features and target distributions.
 
-Windows come from :func:`helo_stream.pipeline.features.featurize_streams`, i.e. the same causal
-filters, window bounds and extractors as the live pipeline. Targets follow HeLo: the
+Windows come from :func:`helo_stream.pipeline.offline.featurize_recording`, the path that
+``helo-stream process`` takes too, i.e. the same causal filters, window bounds and extractors as
+the live pipeline. Targets follow HeLo: the
 self-report ratings given after a protocol condition, normalised to sum to one, are the target
 distribution of every window that lies wholly inside that condition.
 """
@@ -18,14 +19,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from helo_stream.config import Pipeline
-from helo_stream.pipeline.features import FeatureTable, WindowFeaturizer, featurize_streams
+from helo_stream.pipeline.features import FeatureTable, WindowFeaturizer
+from helo_stream.pipeline.offline import featurize_recording
 from helo_stream.recordings.base import Recording, RecordingError
 
 if TYPE_CHECKING:
     from helo_stream.models.normalization import FeatureNormalizer
 
 #: Bumped whenever the feature computation changes, so stale caches are never reused.
-CACHE_VERSION = 1
+CACHE_VERSION = 3  # 3: incremental feature engine
 
 
 @dataclass(frozen=True)
@@ -77,23 +79,6 @@ def ratings_distribution(ratings: dict[str, int], labels: Sequence[str]) -> np.n
     return values / values.sum()
 
 
-def recording_streams(
-    recording: Recording, pipeline: Pipeline
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The recorded stream behind each of the pipeline's modalities."""
-    streams = {}
-    for name, mod in pipeline.modalities.items():
-        key = f"{mod.profile.name}.{mod.stream_key}"
-        if key not in recording.streams:
-            raise RecordingError(
-                f"{recording.path}: no {key!r} stream for modality {name!r}; the recording has "
-                f"{sorted(recording.streams)}"
-            )
-        stream = recording.streams[key]
-        streams[name] = (stream.data, stream.timestamps)
-    return streams
-
-
 def build_session_dataset(
     recording: Recording,
     pipeline: Pipeline,
@@ -105,8 +90,8 @@ def build_session_dataset(
     """Cut one recording into windows with features, targets and condition names."""
     featurizer = featurizer or WindowFeaturizer.from_pipeline(pipeline)
     step = step_s if step_s is not None else pipeline.config.training.step_s
-    table = featurize_streams(
-        featurizer, recording_streams(recording, pipeline), step_s=step, progress=progress
+    table = featurize_recording(
+        recording, pipeline, step_s=step, featurizer=featurizer, progress=progress
     )
     return label_windows(recording, pipeline.labels, table, length_s=featurizer.length_s)
 
@@ -185,8 +170,8 @@ def load_session_dataset(
                 feature_names=names,
             )
     else:
-        table = featurize_streams(
-            featurizer, recording_streams(recording, pipeline), step_s=step, progress=progress
+        table = featurize_recording(
+            recording, pipeline, step_s=step, featurizer=featurizer, progress=progress
         )
         tmp = path.with_suffix(".tmp.npz")
         np.savez(

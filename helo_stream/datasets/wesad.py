@@ -26,6 +26,7 @@ from helo_stream.config import Pipeline, load_pipeline
 from helo_stream.datasets.session import SessionDataset, load_session_dataset
 from helo_stream.recordings import detect_format, load_recording
 from helo_stream.recordings.base import RecordingError
+from helo_stream.sources.resolve import select_modality_inputs
 
 __all__ = [
     "SubjectData",
@@ -147,8 +148,10 @@ def load_subject(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         recording = load_recording(path)
+        # A recording of per-second features (DMER) feeds the modalities' features streams.
+        fed = select_modality_inputs(pipeline, available=recording.streams)
         session = load_session_dataset(
-            recording, pipeline, step_s=step_s, cache_dir=cache_dir, progress=progress
+            recording, fed, step_s=step_s, cache_dir=cache_dir, progress=progress
         )
     messages = (str(w.message) for w in caught if not issubclass(w.category, DeprecationWarning))
     notes = tuple(dict.fromkeys(messages))
@@ -193,9 +196,7 @@ def load_subjects(
             for f in tqdm(folders, desc="subjects", unit="subj", disable=not progress)
         ]
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        futures = [
-            pool.submit(_load_worker, f, pipeline.path, step_s, cache_dir) for f in folders
-        ]
+        futures = [pool.submit(_load_worker, f, pipeline.path, step_s, cache_dir) for f in folders]
         return [
             fut.result()
             for fut in tqdm(futures, desc="subjects", unit="subj", disable=not progress)

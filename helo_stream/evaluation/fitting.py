@@ -7,10 +7,12 @@ Steps, all using training subjects only:
    session's own first ``calibration_s`` seconds, frozen);
 3. the labelled windows, thinned to every ``train_stride``-th (at a 2 s step consecutive
    60 s windows share 58 s of signal, so the skipped ones add little but cost time);
-4. :func:`helo_stream.training.train_model`, early stopping on whole held-out *training*
-   subjects (``val_fraction``);
-5. the trivial references (population mean, per-condition means) from all labelled training
-   windows.
+4. :func:`helo_stream.training.train_model` (TAILOR:
+   :func:`helo_stream.training.tailor_trainer.train_tailor` on presence targets, an emotion
+   being present when rated at least ``model.tailor.present_min_rating``), early stopping on
+   whole held-out *training* subjects (``val_fraction``);
+5. the trivial references (population mean, per-condition means; for presence targets the
+   per-label prevalence overall and per condition) from all labelled training windows.
 
 The result wraps the model in the live pipeline's :class:`~helo_stream.models.Predictor`, so
 evaluation predicts exactly as ``helo-stream run`` does.
@@ -19,7 +21,7 @@ evaluation predicts exactly as ``helo-stream run`` does.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +30,7 @@ import numpy as np
 import torch
 
 from helo_stream.config import Pipeline
+from helo_stream.config.pipeline import TailorSettings
 from helo_stream.datasets.wesad import SubjectData
 from helo_stream.evaluation.baselines import condition_means, population_mean
 from helo_stream.models import (
@@ -39,8 +42,14 @@ from helo_stream.models import (
     ModalitySpec,
     Predictor,
 )
+from helo_stream.models.tailor import Tailor, TailorConfig
 from helo_stream.pipeline.features import WindowFeaturizer
 from helo_stream.training import TrainConfig, TrainResult, train_model
+from helo_stream.training.tailor_trainer import (
+    TailorTrainConfig,
+    TailorTrainResult,
+    train_tailor,
+)
 
 __all__ = [
     "METHODS",
@@ -48,11 +57,12 @@ __all__ = [
     "FittedModel",
     "build_model",
     "fit_model",
+    "multilabel_targets",
     "predict_session",
     "training_arrays",
 ]
 
-MethodName = Literal["helo", "helo_no_ot", "helo_no_label_corr", "mlp"]
+MethodName = Literal["helo", "helo_no_ot", "helo_no_label_corr", "mlp", "tailor"]
 
 #: Trainable methods: model name in the checkpoint, and the HeLo ablation flags.
 METHODS: dict[str, tuple[str, dict[str, bool]]] = {
@@ -60,7 +70,10 @@ METHODS: dict[str, tuple[str, dict[str, bool]]] = {
     "helo_no_ot": ("helo", {"use_ot": False}),
     "helo_no_label_corr": ("helo", {"use_label_correlation": False}),
     "mlp": ("mlp", {}),
+    "tailor": ("tailor", {}),
 }
+#: Methods trained on presence (multi-label) targets instead of rating distributions.
+MULTILABEL_METHODS = frozenset({"tailor"})
 
 
 @dataclass(frozen=True)
@@ -84,6 +97,10 @@ class FitSettings:
         AdamW weight decay.
     d_model, hidden
         Width of HeLo's tokens and of the MLP baseline.
+    tailor
+        :class:`~helo_stream.config.pipeline.TailorSettings` as a dict (architecture, loss
+        weights, threshold, ``present_min_rating``); the pipeline's ``model.tailor`` or the
+        defaults.
     """
 
     epochs: int = 30
@@ -97,16 +114,31 @@ class FitSettings:
     weight_decay: float = 1e-4
     d_model: int = 32
     hidden: int = 64
+    tailor: dict[str, Any] = field(default_factory=lambda: TailorSettings().model_dump())
 
     def __post_init__(self) -> None:
         if self.train_stride < 1:
             raise ValueError(f"train_stride must be >= 1, got {self.train_stride}")
+        # Validated (and completed with defaults) by the same typed model as the pipeline.
+        object.__setattr__(self, "tailor", TailorSettings(**self.tailor).model_dump())
+
+    @property
+    def tailor_settings(self) -> TailorSettings:
+        """The TAILOR settings as their typed model."""
+        return TailorSettings(**self.tailor)
 
     @classmethod
     def from_pipeline(cls, pipeline: Pipeline, **overrides: Any) -> FitSettings:
         """Settings from the pipeline's ``training`` section; ``None`` overrides are ignored."""
         t = pipeline.config.training
-        base = cls(epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, lam=t.lam, seed=t.seed)
+        base = cls(
+            epochs=t.epochs,
+            batch_size=t.batch_size,
+            lr=t.lr,
+            lam=t.lam,
+            seed=t.seed,
+            tailor=pipeline.config.model.tailor_settings.model_dump(),
+        )
         return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
     def to_dict(self) -> dict[str, Any]:
@@ -115,12 +147,17 @@ class FitSettings:
 
 @dataclass
 class FittedModel:
-    """A trained model with its normaliser and the training-set references."""
+    """A trained model with its normaliser and the training-set references.
+
+    ``extra`` holds what only some methods have: for multi-label methods ``present_min_rating``,
+    ``label_prevalence`` ``(L,)`` and ``condition_label_prevalence`` (condition -> ``(L,)``),
+    the fraction of labelled training windows in which each label is present.
+    """
 
     method: str
     predictor: Predictor
     normalizer: FeatureNormalizer
-    result: TrainResult
+    result: TrainResult | TailorTrainResult
     model_config: dict[str, Any]
     population_mean: np.ndarray
     condition_means: dict[str, np.ndarray]
@@ -152,6 +189,24 @@ def build_model(
     if model_name == "helo":
         config = HeLoConfig(modalities=mods, n_labels=n_labels, d_model=settings.d_model, **flags)
         return HeLo(config), model_name, config.to_dict()
+    if model_name == "tailor":
+        t = settings.tailor_settings
+        tailor_config = TailorConfig(
+            modalities=mods,
+            n_labels=n_labels,
+            d_model=t.d_model,
+            n_heads=t.n_heads,
+            n_layers=t.n_layers,
+            cross_layers=t.cross_layers,
+            decoder_layers=t.decoder_layers,
+            dropout=t.dropout,
+            modality_dropout=t.modality_dropout,
+            adv_weight=t.adv_weight,
+            diff_weight=t.diff_weight,
+            common_weight=t.common_weight,
+            threshold=t.threshold,
+        )
+        return Tailor(tailor_config), model_name, tailor_config.to_dict()
     mlp_config = MLPConfig(modalities=mods, n_labels=n_labels, hidden=settings.hidden)
     return LateFusionMLP(mlp_config), model_name, mlp_config.to_dict()
 
@@ -193,21 +248,60 @@ def training_arrays(
     )
 
 
+def multilabel_targets(
+    subjects: Sequence[SubjectData], labels: Sequence[str], *, min_rating: int
+) -> dict[str, np.ndarray]:
+    """``subject -> (N, L)`` bool presence targets of every window (False where unlabelled).
+
+    Read once from the recordings (see
+    :func:`~helo_stream.datasets.multilabel.subject_multilabel_targets`) and handed to every
+    fit, so a LOSO run reads each recording's ratings only once.
+    """
+    from helo_stream.datasets.multilabel import subject_multilabel_targets
+
+    return {
+        s.subject: subject_multilabel_targets(s, labels, min_rating=min_rating)
+        for s in subjects
+        if s.usable
+    }
+
+
+def _presence_rows(
+    subjects: Sequence[SubjectData], multilabel: Mapping[str, np.ndarray], *, stride: int
+) -> np.ndarray:
+    """Presence targets of the same windows, in the same order, as :func:`training_arrays`."""
+    missing = [s.subject for s in subjects if s.subject not in multilabel]
+    if missing:
+        raise ValueError(f"no presence targets for subjects {missing}")
+    rows = []
+    for s in subjects:
+        y = np.asarray(multilabel[s.subject], dtype=bool)
+        if y.shape[0] != len(s.session):
+            raise ValueError(
+                f"presence targets of {s.subject} have {y.shape[0]} rows, "
+                f"the session {len(s.session)} windows"
+            )
+        rows.append(y[np.flatnonzero(s.session.labelled)[::stride]])
+    return np.concatenate(rows)
+
+
 def predict_session(
-    predictor: Predictor, session: Any, *, labelled_only: bool = True
+    predictor: Predictor, session: Any, *, labelled_only: bool = True, scores: bool = False
 ) -> np.ndarray:
     """``(N, L)`` distributions for a session's windows, as the live pipeline computes them.
 
     A fresh normaliser from the predictor streams through the whole session (calibrating on
-    its first ``calibration_s`` seconds), then the windows are predicted in batches.
+    its first ``calibration_s`` seconds), then the windows are predicted in batches. With
+    ``scores`` a multi-label model's per-label presence probabilities are returned instead.
     """
     z = session.normalized_features(predictor.new_normalizer())
     idx = np.flatnonzero(session.labelled) if labelled_only else np.arange(len(session))
+    predict = predictor.predict_scores_batch if scores else predictor.predict_batch
     out = []
     for start in range(0, len(idx), 4096):
         rows = idx[start : start + 4096]
         out.append(
-            predictor.predict_batch(
+            predict(
                 {name: arr[rows] for name, arr in z.items()},
                 {name: arr[rows] for name, arr in session.table.present.items()},
             )
@@ -224,8 +318,15 @@ def fit_model(
     settings: FitSettings,
     progress: bool = False,
     checkpoint_dir: Path | None = None,
+    multilabel: Mapping[str, np.ndarray] | None = None,
 ) -> FittedModel:
     """Train ``method`` on the labelled windows of ``subjects`` (see the module notes).
+
+    Parameters
+    ----------
+    multilabel
+        ``subject -> (N, L)`` presence targets of every window (:func:`multilabel_targets`),
+        needed by multi-label methods; read from the recordings when None.
 
     Raises
     ------
@@ -243,26 +344,63 @@ def fit_model(
     )
     model, model_name, model_config = build_model(method, pipeline, settings)
     val_fraction = settings.val_fraction if len(usable) >= 3 else 0.0
-    config = TrainConfig(
-        epochs=settings.epochs,
-        batch_size=settings.batch_size,
-        lr=settings.lr,
-        weight_decay=settings.weight_decay,
-        lam=settings.lam,
-        seed=settings.seed,
-        val_fraction=val_fraction,
-        patience=settings.patience if val_fraction > 0 else None,
-    )
-    result = train_model(
-        model,
-        features=feats,
-        present=present,
-        targets=targets,
-        config=config,
-        groups=groups.astype(str),
-        progress=progress,
-        checkpoint_dir=checkpoint_dir,
-    )
+    patience = settings.patience if val_fraction > 0 else None
+    extra: dict[str, Any] = {}
+    result: Any
+    if method in MULTILABEL_METHODS:
+        min_rating = settings.tailor_settings.present_min_rating
+        if multilabel is None:
+            multilabel = multilabel_targets(usable, pipeline.labels, min_rating=min_rating)
+        presence = _presence_rows(usable, multilabel, stride=settings.train_stride)
+        result = train_tailor(
+            model,  # type: ignore[arg-type]
+            features=feats,
+            present=present,
+            targets=presence,
+            config=TailorTrainConfig(
+                epochs=min(settings.epochs, settings.tailor_settings.max_epochs or settings.epochs),
+                batch_size=settings.batch_size,
+                lr=settings.lr,
+                weight_decay=settings.weight_decay,
+                warmup_fraction=settings.tailor_settings.warmup_fraction,
+                seed=settings.seed,
+                val_fraction=val_fraction,
+                patience=patience,
+            ),
+            groups=groups.astype(str),
+            checkpoint_dir=checkpoint_dir,
+        )
+        # Presence references from every labelled training window (not thinned).
+        all_presence = _presence_rows(usable, multilabel, stride=1)
+        _, _, _, _, conds = training_arrays(usable, normalizer, stride=1)
+        extra = {
+            "present_min_rating": min_rating,
+            "label_prevalence": all_presence.mean(axis=0),
+            "condition_label_prevalence": {
+                str(c): all_presence[conds == c].mean(axis=0) for c in sorted(set(conds))
+            },
+        }
+    else:
+        config = TrainConfig(
+            epochs=settings.epochs,
+            batch_size=settings.batch_size,
+            lr=settings.lr,
+            weight_decay=settings.weight_decay,
+            lam=settings.lam,
+            seed=settings.seed,
+            val_fraction=val_fraction,
+            patience=patience,
+        )
+        result = train_model(
+            model,
+            features=feats,
+            present=present,
+            targets=targets,
+            config=config,
+            groups=groups.astype(str),
+            progress=progress,
+            checkpoint_dir=checkpoint_dir,
+        )
     # References from every labelled training window (not thinned).
     _, _, all_targets, _, all_conds = training_arrays(usable, normalizer, stride=1)
     featurizer = WindowFeaturizer.from_pipeline(pipeline)
@@ -286,4 +424,5 @@ def fit_model(
         train_subjects=tuple(s.subject for s in usable),
         n_train_windows=len(targets),
         seconds=time.perf_counter() - start,
+        extra=extra,
     )

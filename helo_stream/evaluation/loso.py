@@ -5,6 +5,13 @@ For every subject with labelled windows, each method is trained on the other sub
 scored on every labelled window of the held-out subject. Subjects without labelled windows (a
 failed E4/chest-strap alignment) are listed and take no part in any fold.
 
+The multi-label task is scored on the same folds and windows: TAILOR's presence scores over its
+threshold, and every distribution (HeLo, ablations, MLP, references) turned into a label set by
+:func:`~helo_stream.datasets.multilabel.distribution_to_multilabel` (a label is present when its
+probability is at least ``1 / L``, i.e. above uniform), against presence targets (rated at least
+``present_min_rating``). Two multi-label references come from each fold's training windows: the
+labels present in at least half of them, and the same per true condition (an oracle).
+
 Each ``(test subject, method)`` task is independent, so tasks run in worker processes on
 request, and finished tasks are stored in ``work_dir`` (keyed by data and settings) so an
 interrupted comparison resumes where it stopped.
@@ -27,20 +34,26 @@ from typing import Any
 import numpy as np
 
 from helo_stream.config import Pipeline, load_pipeline
+from helo_stream.datasets.multilabel import distribution_to_multilabel
 from helo_stream.datasets.wesad import SubjectData, alignment_rows
 from helo_stream.evaluation.baselines import oracle_predictions
 from helo_stream.evaluation.fitting import (
     METHODS,
+    MULTILABEL_METHODS,
     FitSettings,
     fit_model,
     modality_specs,
+    multilabel_targets,
     predict_session,
 )
 from helo_stream.metrics.distribution import MEASURES
+from helo_stream.metrics.multilabel import multilabel_metrics
 from helo_stream.pipeline.features import WindowFeaturizer
 
 __all__ = [
     "METRICS",
+    "MULTILABEL_METRICS",
+    "MULTILABEL_REFERENCES",
     "REFERENCES",
     "EvaluationResult",
     "Fold",
@@ -54,6 +67,20 @@ __all__ = [
 METRICS = MEASURES
 #: Reference predictors computed from the training subjects of each fold.
 REFERENCES: tuple[str, ...] = ("population_mean", "condition_oracle")
+#: Multi-label measures reported (keys of
+#: :func:`~helo_stream.metrics.multilabel.multilabel_metrics`).
+MULTILABEL_METRICS: tuple[str, ...] = (
+    "jaccard_accuracy",
+    "micro_precision",
+    "micro_recall",
+    "micro_f1",
+    "macro_precision",
+    "macro_recall",
+    "macro_f1",
+    "hamming_loss",
+)
+#: Multi-label references from each fold's training presence targets.
+MULTILABEL_REFERENCES: tuple[str, ...] = ("presence_majority", "condition_presence_oracle")
 
 
 def per_window_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, np.ndarray]:
@@ -104,6 +131,14 @@ class EvaluationResult:
         Fit settings and anything else needed to reproduce the result.
     notes
         Plain-text caveats for the report.
+    fold_info
+        Per subject and trained method: fit time, validation subjects, epochs.
+    multilabel_methods
+        Methods scored on the multi-label task, in report order (empty: not scored).
+    per_subject_multilabel
+        ``subject -> method -> multi-label measure`` on the subject's labelled windows.
+    multilabel_rules
+        ``method -> how its label sets were obtained`` (threshold rule), for the report.
     """
 
     kind: str
@@ -117,6 +152,9 @@ class EvaluationResult:
     settings: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     fold_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    multilabel_methods: list[str] = field(default_factory=list)
+    per_subject_multilabel: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    multilabel_rules: dict[str, str] = field(default_factory=dict)
 
 
 def sample_windows(session: Any, *, per_run: int = 1) -> np.ndarray:
@@ -162,6 +200,7 @@ def _run_task(
     pipeline: Pipeline,
     settings: FitSettings,
     *,
+    multilabel: dict[str, np.ndarray] | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Fit ``task.method`` without ``task.test`` and predict the test subject's windows."""
@@ -169,7 +208,9 @@ def _run_task(
     test = by_name[task.test]
     train = [s for s in subjects if s.subject != task.test]
     assert all(s.subject != task.test for s in train)
-    fitted = fit_model(task.method, train, pipeline, settings=settings, progress=progress)
+    fitted = fit_model(
+        task.method, train, pipeline, settings=settings, progress=progress, multilabel=multilabel
+    )
     pred = predict_session(fitted.predictor, test.session)
     y = test.session.targets[test.session.labelled]
     out = {
@@ -183,6 +224,9 @@ def _run_task(
         "epochs_run": len(fitted.result.history),
         "n_fit_windows": fitted.n_train_windows,
     }
+    if fitted.predictor.multilabel:
+        out["scores"] = predict_session(fitted.predictor, test.session, scores=True)
+        out["threshold"] = fitted.predictor.threshold
     if task.method == "helo":  # references come from the same training subjects
         cond = test.session.condition[test.session.labelled]
         out["population_mean"] = np.tile(fitted.population_mean, (len(y), 1))
@@ -195,7 +239,12 @@ def _run_task(
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(subjects: list[SubjectData], pipeline_path: Path, settings: FitSettings) -> None:
+def _init_worker(
+    subjects: list[SubjectData],
+    pipeline_path: Path,
+    settings: FitSettings,
+    multilabel: dict[str, np.ndarray],
+) -> None:
     import torch
 
     torch.set_num_threads(1)
@@ -203,15 +252,34 @@ def _init_worker(subjects: list[SubjectData], pipeline_path: Path, settings: Fit
         subjects=subjects,
         pipeline=load_pipeline(pipeline_path, check_checkpoint=False),
         settings=settings,
+        multilabel=multilabel,
     )
 
 
 def _worker_task(task: _Task) -> dict[str, Any]:
-    return _run_task(task, _WORKER["subjects"], _WORKER["pipeline"], _WORKER["settings"])
+    return _run_task(
+        task,
+        _WORKER["subjects"],
+        _WORKER["pipeline"],
+        _WORKER["settings"],
+        multilabel=_WORKER["multilabel"],
+    )
 
 
-def _task_file(work_dir: Path, task: _Task) -> Path:
+def _task_file(work_dir: Path, task: _Task, *, multilabel_key: str = "") -> Path:
+    """Stored result of one task; multi-label methods also depend on their settings and targets."""
+    if task.method in MULTILABEL_METHODS:
+        return work_dir / f"{task.test}__{task.method}-{multilabel_key}.npz"
     return work_dir / f"{task.test}__{task.method}.npz"
+
+
+def _multilabel_key(settings: FitSettings, multilabel: dict[str, np.ndarray]) -> str:
+    """What a multi-label fit depends on beyond the shared key: its settings and targets."""
+    digest = hashlib.sha256(json.dumps(settings.tailor, sort_keys=True).encode())
+    for name in sorted(multilabel):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(multilabel[name]).tobytes())
+    return digest.hexdigest()[:12]
 
 
 def _save_task(path: Path, out: dict[str, Any]) -> None:
@@ -239,8 +307,9 @@ def run_loso(
     work_dir: Path | None = None,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
+    multilabel: dict[str, np.ndarray] | None = None,
 ) -> EvaluationResult:
-    """The full LOSO comparison of ``methods`` plus the two references.
+    """The full LOSO comparison of ``methods`` plus the references, on both tasks.
 
     Parameters
     ----------
@@ -255,6 +324,10 @@ def run_loso(
         Where finished tasks are stored for resuming (None: nothing stored).
     log
         Called with one line per finished task.
+    multilabel
+        ``subject -> (N, L)`` presence targets of every window
+        (:func:`~helo_stream.evaluation.fitting.multilabel_targets`); read from the recordings
+        with the settings' ``present_min_rating`` when None.
     """
     from tqdm.auto import tqdm
 
@@ -265,6 +338,11 @@ def run_loso(
     usable = [s for s in subjects if s.usable]
     folds = loso_folds([s.subject for s in usable])
     tasks = [_Task(f.test, m) for f in folds for m in methods]
+    if multilabel is None:
+        multilabel = multilabel_targets(
+            usable, pipeline.labels, min_rating=settings.tailor_settings.present_min_rating
+        )
+    ml_key = _multilabel_key(settings, multilabel)
     if work_dir is not None:
         # Only what decides a fit: data (features, targets, conditions), settings, the model's
         # inputs and outputs. Unrelated pipeline settings (publisher, devices) do not count.
@@ -274,7 +352,8 @@ def run_loso(
             json.dumps(
                 {
                     "data": _data_fingerprint(usable),
-                    "settings": settings.to_dict(),
+                    # TAILOR settings only decide TAILOR fits: they key those files alone.
+                    "settings": {k: v for k, v in settings.to_dict().items() if k != "tailor"},
                     "labels": list(pipeline.labels),
                     "calibration_s": pipeline.config.model.calibration_s,
                     "modalities": specs,
@@ -287,7 +366,7 @@ def run_loso(
     results: dict[_Task, dict[str, Any]] = {}
     todo = []
     for task in tasks:
-        path = None if work_dir is None else _task_file(work_dir, task)
+        path = None if work_dir is None else _task_file(work_dir, task, multilabel_key=ml_key)
         if path is not None and path.is_file():
             results[task] = _load_task(path)
         else:
@@ -296,7 +375,7 @@ def run_loso(
     def done(task: _Task, out: dict[str, Any]) -> None:
         results[task] = out
         if work_dir is not None:
-            _save_task(_task_file(work_dir, task), out)
+            _save_task(_task_file(work_dir, task, multilabel_key=ml_key), out)
         if log is not None:
             log(
                 f"{task.method:<20} test {task.test:<4} {out['seconds']:6.1f} s  "
@@ -308,14 +387,14 @@ def run_loso(
     wall = time.perf_counter()
     if jobs <= 1:
         for task in todo:
-            done(task, _run_task(task, usable, pipeline, settings))
+            done(task, _run_task(task, usable, pipeline, settings, multilabel=multilabel))
             bar.update()
     elif todo:
         with ProcessPoolExecutor(
             max_workers=jobs,
             mp_context=get_context("spawn"),
             initializer=_init_worker,
-            initargs=(list(usable), pipeline.path, settings),
+            initargs=(list(usable), pipeline.path, settings, multilabel),
         ) as pool:
             futures = {pool.submit(_worker_task, t): t for t in todo}
             for fut in as_completed(futures):
@@ -323,10 +402,12 @@ def run_loso(
                 bar.update()
     bar.close()
     wall = time.perf_counter() - wall
-    return _collect(
+    result = _collect(
         results, usable, subjects, methods, settings, pipeline, wall=wall, jobs=jobs,
         n_run=len(todo),
     )
+    _score_multilabel(result, results, usable, methods, multilabel)
+    return result
 
 
 def _collect(
@@ -418,3 +499,62 @@ def _collect(
         notes=notes,
         fold_info=fold_info,
     )
+
+
+def majority_sets(presence: np.ndarray) -> np.ndarray:
+    """``(L,)`` bool: the labels present in at least half of ``presence`` ``(N, L)``."""
+    return np.asarray(presence, dtype=bool).mean(axis=0) >= 0.5
+
+
+def _score_multilabel(
+    result: EvaluationResult,
+    results: dict[_Task, dict[str, Any]],
+    usable: Sequence[SubjectData],
+    methods: Sequence[str],
+    multilabel: dict[str, np.ndarray],
+) -> None:
+    """Add the multi-label task to ``result``: same folds, same windows, as described above."""
+    n_labels = len(result.labels)
+    rules: dict[str, str] = {}
+    for m in [*methods, *REFERENCES]:
+        if m in MULTILABEL_METHODS:
+            rules[m] = "presence score >= the model's threshold"
+        else:
+            rules[m] = f"distribution thresholded: probability >= 1/L = 1/{n_labels}"
+    rules["presence_majority"] = "labels present in >= half of the fold's training windows"
+    rules["condition_presence_oracle"] = (
+        "labels present in >= half of the fold's training windows of the true condition"
+    )
+    per_subject: dict[str, dict[str, dict[str, float]]] = {}
+    for s in usable:
+        lab = s.session.labelled
+        y = np.asarray(multilabel[s.subject], dtype=bool)[lab]
+        conds = s.session.condition[lab].astype(str)
+        sets: dict[str, np.ndarray] = {}
+        for m in methods:
+            out = results[_Task(s.subject, m)]
+            if m in MULTILABEL_METHODS:
+                sets[m] = np.asarray(out["scores"]) >= float(out["threshold"])
+            else:
+                sets[m] = distribution_to_multilabel(np.asarray(out["pred"]))
+        helo = results[_Task(s.subject, "helo")]
+        for r in REFERENCES:
+            sets[r] = distribution_to_multilabel(np.asarray(helo[r]))
+        train = [t for t in usable if t.subject != s.subject]
+        train_y = np.concatenate(
+            [np.asarray(multilabel[t.subject], dtype=bool)[t.session.labelled] for t in train]
+        )
+        train_c = np.concatenate([t.session.condition[t.session.labelled] for t in train])
+        overall = majority_sets(train_y)
+        sets["presence_majority"] = np.tile(overall, (len(y), 1))
+        by_cond = {c: majority_sets(train_y[train_c == c]) for c in set(train_c.astype(str))}
+        sets["condition_presence_oracle"] = np.stack(
+            [by_cond.get(c, overall) for c in conds]
+        ) if len(conds) else np.zeros((0, n_labels), dtype=bool)
+        per_subject[s.subject] = {
+            m: {k: v for k, v in multilabel_metrics(y, p).items() if k in MULTILABEL_METRICS}
+            for m, p in sets.items()
+        }
+    result.multilabel_methods = [*methods, *REFERENCES, *MULTILABEL_REFERENCES]
+    result.per_subject_multilabel = per_subject
+    result.multilabel_rules = rules

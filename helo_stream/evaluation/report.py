@@ -5,6 +5,11 @@ subjects, so every subject counts once whatever its length. Besides the table of
 the report states how much of the gap between the trivial population-mean predictor and the
 condition oracle each trained method closes, and compares the first trained method (HeLo)
 subject by subject with every other method (wins and a two-sided Wilcoxon signed-rank test).
+
+When the result holds the multi-label task (LOSO with TAILOR), a second table scores every
+method's label sets with Jaccard accuracy, micro/macro precision, recall, F1 and Hamming loss,
+each row saying how its sets were obtained, and TAILOR is compared with HeLo subject by subject
+on both tasks.
 """
 
 from __future__ import annotations
@@ -18,13 +23,20 @@ from typing import Any
 
 import numpy as np
 
-from helo_stream.evaluation.loso import METRICS, REFERENCES, EvaluationResult
+from helo_stream.evaluation.loso import (
+    METRICS,
+    MULTILABEL_METRICS,
+    REFERENCES,
+    EvaluationResult,
+)
 from helo_stream.metrics.distribution import HIGHER_IS_BETTER
 
 __all__ = [
     "METHOD_TITLES",
     "METRIC_TITLES",
+    "MULTILABEL_TITLES",
     "gap_closed",
+    "multilabel_section",
     "paired_comparison",
     "render_markdown",
     "report_dict",
@@ -37,6 +49,9 @@ METHOD_TITLES: dict[str, str] = {
     "helo_no_ot": "HeLo w/o OT",
     "helo_no_label_corr": "HeLo w/o label correlation",
     "mlp": "Late-fusion MLP",
+    "tailor": "TAILOR (multi-label)",
+    "presence_majority": "Majority label set (trivial)",
+    "condition_presence_oracle": "Condition majority sets (reference)",
     "population_mean": "Population mean (trivial)",
     "condition_oracle": "Condition oracle (reference)",
 }
@@ -48,6 +63,18 @@ METRIC_TITLES: dict[str, str] = {
     "cosine": "Cosine ↑",
     "intersection": "Intersection ↑",
 }
+MULTILABEL_TITLES: dict[str, str] = {
+    "jaccard_accuracy": "Jaccard acc. ↑",
+    "micro_precision": "micro P ↑",
+    "micro_recall": "micro R ↑",
+    "micro_f1": "micro F1 ↑",
+    "macro_precision": "macro P ↑",
+    "macro_recall": "macro R ↑",
+    "macro_f1": "macro F1 ↑",
+    "hamming_loss": "Hamming ↓",
+}
+#: Multi-label measures where lower is better.
+MULTILABEL_LOWER_IS_BETTER = frozenset({"hamming_loss"})
 
 
 def _title(method: str) -> str:
@@ -109,6 +136,55 @@ def paired_comparison(
     return out
 
 
+def _ml_values(result: EvaluationResult, method: str, metric: str) -> np.ndarray:
+    subjects = result.per_subject_multilabel
+    return np.array([subjects[s][method][metric] for s in subjects])
+
+
+def multilabel_section(result: EvaluationResult) -> dict[str, Any] | None:
+    """The multi-label task as JSON-ready data (None when the result has none).
+
+    ``paired`` compares TAILOR with HeLo subject by subject on both tasks (wins of TAILOR and
+    the two-sided Wilcoxon signed-rank p), when both were run.
+    """
+    from scipy.stats import wilcoxon
+
+    if not result.multilabel_methods:
+        return None
+    methods = result.multilabel_methods
+    summary = {
+        m: {
+            k: {"mean": float(_ml_values(result, m, k).mean()),
+                "std": float(_ml_values(result, m, k).std())}
+            for k in MULTILABEL_METRICS
+        }
+        for m in methods
+    }
+    paired: dict[str, dict[str, Any]] = {}
+    if "tailor" in methods and "helo" in methods:
+        pairs = [(k, _matrix(result, "tailor", k), _matrix(result, "helo", k),
+                  k in HIGHER_IS_BETTER) for k in METRICS]
+        pairs += [(k, _ml_values(result, "tailor", k), _ml_values(result, "helo", k),
+                   k not in MULTILABEL_LOWER_IS_BETTER) for k in MULTILABEL_METRICS]
+        for metric, a, b, higher in pairs:
+            diff = a - b
+            p = float(wilcoxon(a, b).pvalue) if len(a) >= 2 and np.any(diff != 0) else None
+            wins = int((a > b).sum() if higher else (a < b).sum())
+            paired[metric] = {"wins": wins, "n": len(a), "wilcoxon_p": p}
+    return {
+        "methods": methods,
+        "metrics": list(MULTILABEL_METRICS),
+        "lower_is_better": sorted(MULTILABEL_LOWER_IS_BETTER),
+        "rules": result.multilabel_rules,
+        "present_min_rating": result.settings.get("fit", {})
+        .get("tailor", {})
+        .get("present_min_rating", 3),
+        "summary": summary,
+        "per_subject": result.per_subject_multilabel,
+        "tailor_vs_helo": paired,
+    }
+
+
 def report_dict(result: EvaluationResult, *, title: str, command: str | None) -> dict[str, Any]:
     """Everything of the report as JSON-ready data."""
     summary = summarize(result)
@@ -145,6 +221,7 @@ def report_dict(result: EvaluationResult, *, title: str, command: str | None) ->
         "notes": result.notes,
         "fold_info": result.fold_info,
         "samples": result.samples,
+        "multilabel": multilabel_section(result),
     }
 
 
@@ -241,6 +318,8 @@ def render_markdown(data: dict[str, Any], *, figure: str | None) -> str:
                 ]
             )
         lines += _table(["against", *[METRIC_TITLES[k] for k in data["metrics"]]], rows)
+    if data.get("multilabel"):
+        lines += _multilabel_markdown(data)
     if figure:
         lines += ["", f"![per-subject Chebyshev and sample windows]({figure})"]
     lines += ["", "## Per subject", ""]
@@ -295,6 +374,66 @@ def render_markdown(data: dict[str, Any], *, figure: str | None) -> str:
             )
     lines += ["", "## Settings", "", "```json", json.dumps(data["settings"], indent=2), "```", ""]
     return "\n".join(lines)
+
+
+def _multilabel_markdown(data: dict[str, Any]) -> list[str]:
+    """The multi-label table and the TAILOR-vs-HeLo comparison on both tasks."""
+    ml = data["multilabel"]
+    titles = {**data["method_titles"], **{m: METHOD_TITLES.get(m, m) for m in ml["methods"]}}
+    refs = {"condition_oracle", "condition_presence_oracle"}
+    candidates = [m for m in ml["methods"] if m not in refs]
+    best = {}
+    for metric in ml["metrics"]:
+        values = {m: ml["summary"][m][metric]["mean"] for m in candidates}
+        pick = min if metric in ml["lower_is_better"] else max
+        best[metric] = pick(values, key=values.__getitem__)
+    lines = [
+        "",
+        "## Multi-label task: which emotions are present",
+        "",
+        "Presence targets: an item is present in every window of a condition when the subject "
+        f"rated it at least {ml['present_min_rating']} (1-5) after that condition. Each "
+        "method's label sets come from the rule in the last column; the measures are "
+        "computed per subject over its windows, then mean ± std over subjects (Jaccard "
+        "accuracy: both sets empty counts 1; precision/recall/F1 with nothing to divide by "
+        "count 0).",
+        "",
+    ]
+    rows = []
+    for m in ml["methods"]:
+        cells = [titles[m]]
+        for metric in ml["metrics"]:
+            s = ml["summary"][m][metric]
+            text = f"{s['mean']:.4f} ± {s['std']:.4f}"
+            cells.append(f"**{text}**" if best.get(metric) == m else text)
+        cells.append(ml["rules"].get(m, ""))
+        rows.append(cells)
+    lines += _table(
+        ["method", *[MULTILABEL_TITLES[k] for k in ml["metrics"]], "label sets"], rows
+    )
+    if ml["tailor_vs_helo"]:
+        lines += [
+            "",
+            "## TAILOR against HeLo on both tasks, subject by subject",
+            "",
+            "Subjects on which TAILOR is better / subjects, and the two-sided Wilcoxon "
+            "signed-rank p-value; the distribution measures score TAILOR's presence scores "
+            "normalised to sum 1.",
+            "",
+        ]
+        paired = ml["tailor_vs_helo"]
+        lines += _table(
+            ["measure", "TAILOR better", "Wilcoxon p"],
+            [
+                [
+                    {**METRIC_TITLES, **MULTILABEL_TITLES}[k],
+                    f"{v['wins']}/{v['n']}",
+                    _fmt(v["wilcoxon_p"], 3),
+                ]
+                for k, v in paired.items()
+            ],
+        )
+    return lines
 
 
 def write_report(

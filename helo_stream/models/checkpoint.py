@@ -26,10 +26,12 @@ from torch import nn
 from helo_stream.models.helo import HeLo, HeLoConfig
 from helo_stream.models.mlp import LateFusionMLP, MLPConfig
 from helo_stream.models.normalization import FeatureNormalizer
+from helo_stream.models.tailor import Tailor, TailorConfig
 
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_VERSION",
+    "MULTILABEL_MODELS",
     "CheckpointError",
     "Predictor",
     "load_checkpoint",
@@ -41,7 +43,10 @@ CHECKPOINT_VERSION = 1
 _MODELS: dict[str, tuple[Any, type[nn.Module]]] = {
     "helo": (HeLoConfig, HeLo),
     "mlp": (MLPConfig, LateFusionMLP),
+    "tailor": (TailorConfig, Tailor),
 }
+#: Models that score every label independently (sigmoid) instead of predicting a distribution.
+MULTILABEL_MODELS = frozenset({"tailor"})
 _KEYS = (
     "format",
     "format_version",
@@ -104,7 +109,7 @@ def save_checkpoint(
     path: str | os.PathLike[str],
     *,
     model: nn.Module,
-    model_name: Literal["helo", "mlp"],
+    model_name: Literal["helo", "mlp", "tailor"],
     model_config: dict[str, Any],
     labels: Sequence[str],
     feature_names: dict[str, list[str]],
@@ -116,9 +121,9 @@ def save_checkpoint(
     Parameters
     ----------
     model
-        A :class:`HeLo` or :class:`LateFusionMLP` built from ``model_config``.
+        A :class:`HeLo`, :class:`LateFusionMLP` or :class:`Tailor` built from ``model_config``.
     model_name
-        ``"helo"`` or ``"mlp"``.
+        ``"helo"``, ``"mlp"`` or ``"tailor"``.
     model_config
         ``config.to_dict()`` of the model (checked against ``model.config``).
     labels
@@ -194,6 +199,13 @@ class Predictor:
         Model kind, SHA-256 of the checkpoint file, and the stored metadata.
     model
         The underlying module, in eval mode (for offline evaluation).
+    multilabel
+        True for a multi-label model (TAILOR): it scores each label's presence independently;
+        :meth:`predict` then returns those scores normalised to a distribution (so consumers
+        of distributions keep working) and :meth:`predict_scores` the scores themselves.
+    threshold
+        Decision threshold on a presence score (from the checkpoint's model config; None for
+        distribution models).
     """
 
     def __init__(
@@ -214,6 +226,10 @@ class Predictor:
         self.metadata = copy.deepcopy(dict(metadata))
         self.checkpoint_sha256 = checkpoint_sha256
         self._normalizer = copy.deepcopy(dict(normalizer))
+        self.multilabel = model_name in MULTILABEL_MODELS
+        self.threshold: float | None = (
+            float(model.config.threshold) if self.multilabel else None
+        )
 
     def new_normalizer(self) -> FeatureNormalizer:
         """A fresh normaliser (population statistics, calibration not started) for one subject."""
@@ -252,12 +268,50 @@ class Predictor:
                 flags[name] = torch.from_numpy(np.asarray(present[name], dtype=bool).reshape(-1))
         return tensors, flags
 
-    def _run(self, tensors: dict[str, torch.Tensor], flags: dict[str, torch.Tensor]) -> np.ndarray:
+    def _scores(
+        self, tensors: dict[str, torch.Tensor], flags: dict[str, torch.Tensor]
+    ) -> np.ndarray:
+        """Per-label presence probabilities ``(N, L)`` of a multi-label model."""
+        if not self.multilabel:
+            raise ValueError(
+                f"a {self.model_name!r} model predicts a distribution, not per-label scores"
+            )
         with torch.inference_mode():
-            log_probs = self.model(tensors, flags or None)
-        probs = np.exp(log_probs.to(torch.float64).numpy())
+            logits = self.model(tensors, flags or None).logits
+        return torch.sigmoid(logits.to(torch.float64)).numpy()
+
+    def _run(self, tensors: dict[str, torch.Tensor], flags: dict[str, torch.Tensor]) -> np.ndarray:
+        if self.multilabel:
+            # Sigmoid scores are independent; normalised they are still a valid distribution.
+            probs = self._scores(tensors, flags)
+        else:
+            with torch.inference_mode():
+                log_probs = self.model(tensors, flags or None)
+            probs = np.exp(log_probs.to(torch.float64).numpy())
         probs /= probs.sum(axis=1, keepdims=True)
         return probs
+
+    def predict_scores(
+        self, features: Mapping[str, np.ndarray], *, present: Mapping[str, bool] | None = None
+    ) -> np.ndarray:
+        """Per-label presence probabilities ``(L,)`` float64 for one window (multi-label only).
+
+        Raises
+        ------
+        ValueError
+            The model predicts a distribution (HeLo, MLP): it has no per-label scores.
+        """
+        tensors, flags = self._inputs(features, present, batched=False)
+        return self._scores(tensors, flags)[0]
+
+    def predict_scores_batch(
+        self,
+        features: Mapping[str, np.ndarray],
+        present: Mapping[str, np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """Per-label presence probabilities ``(N, L)`` for ``(N, F)`` windows (multi-label only)."""
+        tensors, flags = self._inputs(features, present, batched=True)
+        return self._scores(tensors, flags)
 
     def predict(
         self, features: Mapping[str, np.ndarray], *, present: Mapping[str, bool] | None = None

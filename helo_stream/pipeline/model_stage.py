@@ -74,6 +74,10 @@ def load_model_stage(pipeline: Pipeline, feature_names: Mapping[str, tuple[str, 
     problems = checkpoint_problems(pipeline, predictor, feature_names)
     if problems:
         raise ConfigError(problems)
+    if predictor.multilabel and pipeline.config.model.tailor is not None:
+        # The pipeline's own threshold decides what is published as present; the one stored at
+        # training time applies when the pipeline does not set one.
+        predictor.threshold = pipeline.config.model.tailor.threshold
     return predictor
 
 

@@ -25,21 +25,29 @@ import pylsl
 from helo_stream.config import Pipeline
 from helo_stream.models.checkpoint import Predictor
 from helo_stream.models.normalization import FeatureNormalizer
-from helo_stream.pipeline.features import FeatureTracker, WindowFeaturizer
+from helo_stream.pipeline.features import Engine, FeatureTracker, WindowFeaturizer
 from helo_stream.pipeline.model_stage import load_model_stage, safe_distribution
 from helo_stream.sinks.message import build_emotion_message
 from helo_stream.sinks.recorder import SessionRecorder
 from helo_stream.sinks.zmq_publisher import ZmqPublisher
 from helo_stream.sources.lsl_source import LSLSource, open_sources
-from helo_stream.sources.resolve import resolve_pipeline_streams, subject_from_source_id
+from helo_stream.sources.resolve import (
+    resolve_pipeline_streams,
+    select_modality_inputs,
+    subject_from_source_id,
+    visible_modality_inputs,
+)
 from helo_stream.windows.quality import assess_window
 from helo_stream.windows.scheduler import WindowScheduler
 from helo_stream.windows.window import Window
 
 log = logging.getLogger(__name__)
 
-#: How long the loop sleeps when no inlet had new samples; bounds the added latency.
+#: How often the loop polls the inlets while a window may complete; bounds the added latency.
 IDLE_SLEEP_S = 0.002
+#: The longest the loop sleeps between polls while no window can complete yet (stream health,
+#: late subscribers and a stop request are still served this often).
+MAX_IDLE_SLEEP_S = 0.05
 #: How many recent latencies :class:`RunStats` keeps.
 LATENCY_HISTORY = 100_000
 
@@ -115,6 +123,7 @@ class PipelineRunner:
         publisher: ZmqPublisher | None = None,
         on_message: Callable[[dict], None] | None = None,
         recorder: SessionRecorder | None = None,
+        engine: Engine = "incremental",
     ) -> None:
         if subjects is not None:
             if isinstance(subjects, str) or not subjects:
@@ -127,7 +136,9 @@ class PipelineRunner:
         else:
             self._subject_filters = [subject if subject is not None else pipeline.config.subject]
         self.pipeline = pipeline
-        self.featurizer = WindowFeaturizer.from_pipeline(pipeline)
+        # "batch" re-runs NeuroKit2 on every window: the reference the benchmarks compare to.
+        self.engine: Engine = engine
+        self.featurizer = WindowFeaturizer.from_pipeline(pipeline, engine=engine)
         # Fail on a checkpoint that does not fit before touching the network.
         self.predictor: Predictor = load_model_stage(pipeline, self.featurizer.feature_names)
         self._publisher = publisher
@@ -165,8 +176,13 @@ class PipelineRunner:
 
     # -- lifecycle -------------------------------------------------------------------------
     def open(self, *, timeout: float | None = None) -> None:
-        """Resolve every subject's streams, open the inlets and the publisher."""
+        """Resolve every subject's streams, open the inlets and the publisher.
+
+        A modality with a ``features_stream`` reads it when only that stream is on the network
+        (see :meth:`_feed_from_visible_streams`), so this may rebuild the stages first.
+        """
         cfg = self.pipeline.config
+        self._feed_from_visible_streams(timeout=timeout or cfg.resolve_timeout_s)
         self._warm_up()
         found: list[tuple[str | None, Pipeline, dict[str, LSLSource], str]] = []
         for subject_filter in self._subject_filters:
@@ -232,6 +248,35 @@ class PipelineRunner:
                     else [base / p for p in pub.curve_allowed_clients]
                 ),
             )
+
+    def _feed_from_visible_streams(self, *, timeout: float) -> None:
+        """Switch modalities whose raw stream is absent but features stream visible to it.
+
+        ``--replay`` knows from the recording which streams exist; a run next to a separate
+        ``helo-stream replay SUBJECT.mat`` (or a device publishing computed features) only
+        learns it from the network. The stream decides the stages (rate, channels, extractor),
+        so they are rebuilt and the checkpoint re-checked against them before any inlet is
+        made. Pipelines without a ``features_stream`` skip this and pay no listening time.
+        """
+        undecided = [
+            mod
+            for mod in self.pipeline.modalities.values()
+            if mod.config.features_stream not in (None, mod.stream_key)
+        ]
+        if not undecided:
+            return
+        visible = visible_modality_inputs(
+            self.pipeline, subjects=self._subject_filters, timeout=timeout
+        )
+        fed = select_modality_inputs(self.pipeline, available=visible)
+        if fed is self.pipeline:
+            return
+        switched = [n for n, m in fed.modalities.items() if m is not self.pipeline.modalities[n]]
+        log.info("modalities fed by their features_stream (raw stream absent): %s", switched)
+        featurizer = WindowFeaturizer.from_pipeline(fed, engine=self.engine)
+        self.predictor = load_model_stage(fed, featurizer.feature_names)
+        self.pipeline, self.featurizer = fed, featurizer
+        self._ranges = {name: mod.stream.channel_ranges for name, mod in fed.modalities.items()}
 
     def _make_source(self, pipeline: Pipeline, name: str, info: Any) -> LSLSource:
         cfg = pipeline.config
@@ -396,8 +441,23 @@ class PipelineRunner:
                 self._drain(stop)
                 break
             if self.step() == 0:
-                time.sleep(IDLE_SLEEP_S)
+                time.sleep(self._idle_wait_s())
         return self.stats
+
+    def _idle_wait_s(self) -> float:
+        """How long to sleep with nothing pulled: poll every :data:`IDLE_SLEEP_S` once a window
+        can end, sleep until then before.
+
+        A window cannot complete before the LSL clock reaches its end (its last sample is
+        stamped then), so polling at full rate in between only burns CPU: most of a 0.25 s step
+        is spent asleep, and a window still publishes within a poll of its last sample.
+        """
+        ends = [s.scheduler.next_end_lsl for s in self.sessions]
+        known = [end for end in ends if end is not None]
+        if len(known) < len(ends) or not known:
+            return IDLE_SLEEP_S
+        wait = min(known) - pylsl.local_clock()
+        return min(max(wait, IDLE_SLEEP_S), MAX_IDLE_SLEEP_S)
 
     def _drain(self, stop: threading.Event, *, quiet_s: float = 0.5) -> None:
         """After the source ended: take in everything still queued, until ``quiet_s`` of quiet.
@@ -463,9 +523,15 @@ class PipelineRunner:
         names = self.featurizer.stages
         features = {name: np.stack([p.features[name] for p in pending]) for name in names}
         present = {name: np.array([p.present[name] for p in pending]) for name in names}
-        distributions = self.predictor.predict_batch(features, present)
+        if self.predictor.multilabel:
+            # One forward pass: presence scores, and the same normalised as the distribution.
+            all_scores = self.predictor.predict_scores_batch(features, present)
+            distributions = all_scores
+        else:
+            all_scores = None
+            distributions = self.predictor.predict_batch(features, present)
         model_ms = (pylsl.local_clock() - t1) * 1e3
-        for item, probabilities in zip(pending, distributions, strict=True):
+        for i, (item, probabilities) in enumerate(zip(pending, distributions, strict=True)):
             try:
                 distribution = safe_distribution(probabilities)
             except ValueError as err:
@@ -477,9 +543,17 @@ class PipelineRunner:
                     err,
                 )
                 continue
-            self._publish(item, distribution, model_ms=model_ms)
+            scores = None if all_scores is None else all_scores[i]
+            self._publish(item, distribution, model_ms=model_ms, scores=scores)
 
-    def _publish(self, item: _Pending, distribution: np.ndarray, *, model_ms: float) -> None:
+    def _publish(
+        self,
+        item: _Pending,
+        distribution: np.ndarray,
+        *,
+        model_ms: float,
+        scores: np.ndarray | None = None,
+    ) -> None:
         session, window = item.session, item.window
         published_lsl = pylsl.local_clock()
         latency = {
@@ -502,6 +576,8 @@ class PipelineRunner:
             published_lsl=published_lsl,
             published_unix=time.time(),
             quality=item.quality,
+            scores=scores,
+            threshold=self.predictor.threshold if scores is not None else None,
         )
         assert self._publisher is not None
         if self.recorder is not None:

@@ -14,7 +14,9 @@ The released files hold features, not signals. Following the authors' code
 GSR/PPG windows are complete; row ``i`` of a clip therefore summarises seconds ``[i, i + 5)``
 (GSR/PPG) and ``[i + 4, i + 5)`` (EEG, video) and is stamped at the end of that span, ``i + 5``
 seconds after the clip's start. Clips are laid out one after another with ``gap_s`` between
-them (the real gaps are not in the files), each a condition ``clip<k>`` with its ratings.
+them (the real gaps are not in the files), each a condition ``clip<k>`` with its ratings that
+spans the seconds the clip's rows cover, ``(first stamp - 1, last stamp]``: a window is labelled
+only when it holds nothing but that clip's rows, as many as it lasts in seconds.
 """
 
 from __future__ import annotations
@@ -33,10 +35,11 @@ from helo_stream.recordings.base import (
     RecordingWarning,
     profile_stream,
 )
-from helo_stream.signal.features.eeg import DMER_EEG_CHANNELS, eeg_feature_names
+from helo_stream.signal.features.dmer_peripheral import DMER_GSR_FEATURES, DMER_PPG_FEATURES
 
 __all__ = [
     "DMER_COLUMNS",
+    "DMER_FEATURE_STREAMS",
     "DMER_GSR_FEATURES",
     "DMER_LEAD_S",
     "DMER_PPG_FEATURES",
@@ -59,24 +62,6 @@ LABELS_DMER: tuple[str, ...] = (
     "distressed",
 )
 
-_STATS = ("median", "mean", "std", "min", "max", "minratio", "maxratio")
-_FFT_STATS = ("median", "mean", "std", "min", "max", "range")
-
-
-def _peripheral_names(prefix: str) -> tuple[str, ...]:
-    names = [f"{prefix}_{s}" for s in _STATS]
-    names += [f"{prefix}_d1_{s}" for s in _STATS]
-    names += [f"{prefix}_d2_{s}" for s in _STATS]
-    names += [f"{prefix}_fft_{s}" for s in _FFT_STATS]
-    return tuple(names)
-
-
-#: ``perifeaext.featurefromgsr``: statistics of x, diff(x), diff(diff(x)), of its FFT, and the
-#: mean Welch PSD.
-DMER_GSR_FEATURES: tuple[str, ...] = (*_peripheral_names("gsr"), "gsr_welch_mean")
-#: ``perifeaext.featurefromppg``: as GSR without the Welch PSD.
-DMER_PPG_FEATURES: tuple[str, ...] = _peripheral_names("ppg")
-
 #: Column slices of ``feas`` per modality (the face columns are optional).
 DMER_COLUMNS: dict[str, slice] = {
     "eeg": slice(0, 90),
@@ -84,8 +69,19 @@ DMER_COLUMNS: dict[str, slice] = {
     "ppg": slice(118, 145),
     "face": slice(145, 913),
 }
+#: The device-profile stream each block of columns is replayed as: the ``features_stream`` of
+#: the eeg, gsr and ppg modalities of ``pipelines/dmer_live.yaml``; face LBP-TOP is the camera's
+#: own stream, so replayed and live face features are the same kind.
+DMER_FEATURE_STREAMS: dict[str, tuple[str, str]] = {
+    "eeg": ("dsi24", "eeg_de"),
+    "gsr": ("es1_wristband", "gsr_features"),
+    "ppg": ("es1_wristband", "ppg_features"),
+    "face": ("face_camera", "lbptop"),
+}
 #: Seconds from a clip's start to its first feature row's timestamp (4 dropped + 1).
 DMER_LEAD_S = 5.0
+#: Seconds a feature row stands for: one row per second, stamped at the end of its second.
+_ROW_S = 1.0
 
 _N_PHYSIO = DMER_COLUMNS["ppg"].stop
 _N_ALL = DMER_COLUMNS["face"].stop
@@ -172,31 +168,6 @@ def _ratings(labels: np.ndarray, clips: list[int], path: Path) -> dict[int, dict
     return out
 
 
-def _feature_stream(
-    key: str,
-    name: str,
-    labels: tuple[str, ...],
-    unit: str,
-    data: np.ndarray,
-    timestamps: np.ndarray,
-    subject: str,
-) -> RecordedStream:
-    return RecordedStream(
-        key=key,
-        device=None,
-        name=name,
-        type=f"{name.removeprefix('DMER_').split('_')[0]}Features",
-        source_id=f"{subject}-dmer-{key}",
-        nominal_srate=1.0,
-        channel_format="double64",
-        channel_labels=labels,
-        units=(unit,) * len(labels),
-        data=np.ascontiguousarray(data, dtype=np.float64),
-        timestamps=timestamps,
-        extra={"manufacturer": "DMER (Yang et al. 2024)", "model": "released features"},
-    )
-
-
 def load_dmer(path: str | Path, *, subject: str | None = None, gap_s: float = 10.0) -> Recording:
     """Read one DMER subject's feature file.
 
@@ -212,9 +183,10 @@ def load_dmer(path: str | Path, *, subject: str | None = None, gap_s: float = 10
     Returns
     -------
     Recording
-        Streams ``dmer.eeg_de`` (90 ch), ``dmer.gsr`` (28), ``dmer.ppg`` (27) and, when the
-        file has the video columns, ``face_camera.lbptop`` (768, as ``devices/face_camera.yaml``),
-        all at 1 Hz; one condition ``clip<k>`` per clip with its 10 PANAS ratings.
+        Streams ``dsi24.eeg_de`` (90 ch), ``es1_wristband.gsr_features`` (28),
+        ``es1_wristband.ppg_features`` (27) and, when the file has the video columns,
+        ``face_camera.lbptop`` (768), as the device profiles describe them, all at 1 Hz;
+        one condition ``clip<k>`` per clip with its 10 PANAS ratings.
 
     Raises
     ------
@@ -274,38 +246,28 @@ def load_dmer(path: str | Path, *, subject: str | None = None, gap_s: float = 10
     for clip, a, b in runs:
         timestamps[a:b] = start + DMER_LEAD_S + np.arange(b - a, dtype=np.float64)
         end = start + DMER_LEAD_S + (b - a - 1)
-        conditions.append(ConditionInterval(f"clip{clip}", start, end, ratings[clip]))
+        # The clip's rated span is the seconds its rows cover, not the clip itself: a window
+        # holding the first DMER_LEAD_S - 1 s (no rows) would get the clip's ratings with fewer
+        # rows than the live pipeline averages. The first row covers (its stamp - 1 s, stamp].
+        conditions.append(
+            ConditionInterval(f"clip{clip}", end - (b - a) * _ROW_S, end, ratings[clip])
+        )
         start = end + gap_s
 
     name = subject or path.stem
+    # Each block as the device profile's feature stream, so a replay publishes what
+    # pipelines/dmer_live.yaml names as the modalities' features_stream.
     streams: dict[str, RecordedStream] = {
-        "dmer.eeg_de": _feature_stream(
-            "eeg_de",
-            "DMER_EEG_DE",
-            eeg_feature_names(DMER_EEG_CHANNELS),
-            "nat",
-            feas[:, DMER_COLUMNS["eeg"]],
-            timestamps,
-            name,
-        ),
-        "dmer.gsr": _feature_stream(
-            "gsr",
-            "DMER_GSR",
-            DMER_GSR_FEATURES,
-            "a.u.",
-            feas[:, DMER_COLUMNS["gsr"]],
-            timestamps,
-            name,
-        ),
-        "dmer.ppg": _feature_stream(
-            "ppg",
-            "DMER_PPG",
-            DMER_PPG_FEATURES,
-            "a.u.",
-            feas[:, DMER_COLUMNS["ppg"]],
-            timestamps,
-            name,
-        ),
+        f"{device}.{key}": profile_stream(
+            device,
+            key,
+            subject=name,
+            data=feas[:, DMER_COLUMNS[block]],
+            timestamps=timestamps,
+            path=path,
+        )
+        for block, (device, key) in DMER_FEATURE_STREAMS.items()
+        if block != "face"
     }
     if n_cols == _N_ALL:
         streams["face_camera.lbptop"] = profile_stream(

@@ -8,6 +8,8 @@ Pacing follows a fixed schedule rather than accumulated sleeps, so it never drif
 recorded at ``t`` is pushed at wall time ``wall0 + (t - t0) / speed`` (at the first tick after
 it) and stamped ``lsl0 + (t - t0)``. Timestamps keep the recording's own spacing at any
 speed, so sampling rates stay true; with ``loop`` every pass adds the session length.
+``lead_s`` shifts that schedule back: the first ``lead_s`` recording seconds go out at once,
+stamped in the past, so a pipeline with long windows can publish from its first step.
 
 Every outlet occupies four ports of liblsl's port range (32 by default, so eight outlets per
 machine). Consumers that discover streams through ``KnownPeers`` (no multicast) only probe that
@@ -45,6 +47,26 @@ _NUMPY_DTYPES: dict[str, type[np.generic]] = {
     "int32": np.int32,
     "int64": np.int64,
 }
+
+
+@dataclass
+class PushLog:
+    """When one outlet's chunks went out: for latency measurements against the consumer.
+
+    One entry per push: ``pylsl.local_clock()`` right after it returned, and the first and
+    last LSL timestamps it carried. Plain lists (cheap to append from the pacing loop);
+    :meth:`as_array` gives the ``(n, 3)`` float64 array to analyse.
+    """
+
+    clock: list[float]
+    first: list[float]
+    last: list[float]
+
+    def as_array(self) -> np.ndarray:
+        """Columns ``clock, first, last``; ``(0, 3)`` when nothing was pushed."""
+        return np.column_stack(
+            [np.asarray(self.clock), np.asarray(self.first), np.asarray(self.last)]
+        ).reshape(-1, 3)
 
 
 @dataclass
@@ -125,6 +147,14 @@ class RecordingPlayer:
         Subject name in the profile streams' source ids (default: the recording's).
     chunk_s
         Wall-clock push interval: samples due within a tick go out as one chunk.
+    lead_s
+        Recording seconds pushed at once when playback starts, stamped in the past as if the
+        replay had started ``lead_s`` earlier; pacing continues from there. With a lead of
+        one window length (plus a little), a pipeline publishes its first window at once
+        instead of after a full window of waiting, which benchmarks need.
+    log_pushes
+        Keep a :class:`PushLog` per outlet (:attr:`push_log`), so a benchmark can tell when
+        each sample left the replay.
     """
 
     def __init__(
@@ -137,11 +167,15 @@ class RecordingPlayer:
         duration_s: float | None = None,
         subject: str | None = None,
         chunk_s: float = 0.02,
+        lead_s: float = 0.0,
+        log_pushes: bool = False,
     ) -> None:
         if not speed > 0:
             raise ValueError(f"speed must be > 0, got {speed}")
         if not chunk_s > 0:
             raise ValueError(f"chunk_s must be > 0, got {chunk_s}")
+        if lead_s < 0:
+            raise ValueError(f"lead_s must be >= 0, got {lead_s}")
         if start_s < 0:
             raise ValueError(f"start_s must be >= 0, got {start_s}")
         if duration_s is not None and not duration_s > 0:
@@ -150,6 +184,8 @@ class RecordingPlayer:
         self.speed = float(speed)
         self.loop = loop
         self.chunk_s = float(chunk_s)
+        self.lead_s = float(lead_s)
+        self.log_pushes = log_pushes
         self.subject = subject or recording.subject
         t0 = recording.start + start_s
         t_end = recording.end if duration_s is None else min(recording.end, t0 + duration_s)
@@ -166,6 +202,9 @@ class RecordingPlayer:
                 continue  # a recorded protocol stream is re-announced from the conditions
             self._tracks.append(self._make_track(key, stream, t0, t_end))
         self._tracks.append(self._protocol_track(t0, t_end))
+        self.push_log: dict[str, PushLog] = (
+            {t.key: PushLog([], [], []) for t in self._tracks} if log_pushes else {}
+        )
         self._outlets: dict[str, pylsl.StreamOutlet] | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -194,8 +233,9 @@ class RecordingPlayer:
                 data = np.ascontiguousarray(stream.data[lo:hi]).astype(str)
         else:
             dtype = _NUMPY_DTYPES.get(
-                stream.channel_format if stream.device is None else
-                device_profile(stream.device).streams[stream.key].channel_format,
+                stream.channel_format
+                if stream.device is None
+                else device_profile(stream.device).streams[stream.key].channel_format,
                 np.float64,
             )
             data = np.ascontiguousarray(stream.data[lo:hi], dtype=dtype)
@@ -211,8 +251,7 @@ class RecordingPlayer:
             events.append((min(c.end, t_end) - t0, 0, f"end:{c.condition}"))
         events.sort()  # at equal times an end (0) precedes the next start (1)
         rel = np.array([e[0] for e in events], dtype=np.float64)
-        return _Track(PROTOCOL_KEY, _protocol_info(self.subject), rel, [e[2] for e in events],
-                      True)
+        return _Track(PROTOCOL_KEY, _protocol_info(self.subject), rel, [e[2] for e in events], True)
 
     # -- properties -----------------------------------------------------------------------
 
@@ -232,7 +271,8 @@ class RecordingPlayer:
 
     @property
     def lsl_start(self) -> float | None:
-        """``pylsl.local_clock()`` at the start of playback: timestamps are this + (t - t0)."""
+        """``pylsl.local_clock()`` at the start of playback (minus ``lead_s``): timestamps are
+        this + (t - t0)."""
         return self._lsl0
 
     @property
@@ -306,8 +346,10 @@ class RecordingPlayer:
         self.open()
         self._error = None
         self._thread = threading.Thread(
-            target=self._play_guarded, kwargs={"stop": None, "progress": progress},
-            name=f"replay-{self.subject}", daemon=True,
+            target=self._play_guarded,
+            kwargs={"stop": None, "progress": progress},
+            name=f"replay-{self.subject}",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -351,7 +393,10 @@ class RecordingPlayer:
             self._idle.set()
 
     def _play_loop(
-        self, outlets: dict[str, pylsl.StreamOutlet], *, stop: threading.Event | None,
+        self,
+        outlets: dict[str, pylsl.StreamOutlet],
+        *,
+        stop: threading.Event | None,
         progress: bool,
     ) -> None:
         for track in self._tracks:
@@ -361,18 +406,28 @@ class RecordingPlayer:
             from tqdm import tqdm
 
             bar = tqdm(
-                total=None if self.loop else round(self._period, 1), unit="s", leave=False,
-                desc=f"replay {self.subject}", file=sys.stderr,
-                bar_format="{desc}: {n:.1f}/{total} s [{elapsed}<{remaining}]" if not self.loop
+                total=None if self.loop else round(self._period, 1),
+                unit="s",
+                leave=False,
+                desc=f"replay {self.subject}",
+                file=sys.stderr,
+                bar_format="{desc}: {n:.1f}/{total} s [{elapsed}<{remaining}]"
+                if not self.loop
                 else "{desc}: {n:.1f} s [{elapsed}]",
             )
+        for log in self.push_log.values():
+            log.clock.clear()
+            log.first.clear()
+            log.last.clear()
+        # With a lead, the schedule started lead_s recording seconds ago: position and stamps
+        # both shift, so the leading samples carry their past timestamps.
         wall0 = time.monotonic()
-        lsl0 = pylsl.local_clock()
+        lsl0 = pylsl.local_clock() - self.lead_s
         self._lsl0 = lsl0
         tick = 0
         try:
             while True:
-                position = (time.monotonic() - wall0) * self.speed
+                position = (time.monotonic() - wall0) * self.speed + self.lead_s
                 if not self.loop:
                     position = min(position, self._period)
                 for track in self._tracks:
@@ -407,15 +462,20 @@ class RecordingPlayer:
             # "right": markers may sit exactly at the window end (a clipped condition's end)
             hi = int(np.searchsorted(track.rel, local, side="right"))
             if hi > track.cursor:
-                stamps = lsl0 + offset + track.rel[track.cursor:hi]
+                stamps = lsl0 + offset + track.rel[track.cursor : hi]
                 if track.is_marker:
-                    for value, stamp in zip(track.data[track.cursor:hi], stamps, strict=True):
+                    for value, stamp in zip(track.data[track.cursor : hi], stamps, strict=True):
                         sample = list(value) if isinstance(value, np.ndarray) else [value]
                         outlet.push_sample(sample, float(stamp))
                 elif hi - track.cursor == 1:
                     outlet.push_sample(track.data[track.cursor], float(stamps[0]))
                 else:
-                    outlet.push_chunk(track.data[track.cursor:hi], stamps.tolist())
+                    outlet.push_chunk(track.data[track.cursor : hi], stamps.tolist())
+                log = self.push_log.get(track.key)
+                if log is not None:
+                    log.clock.append(pylsl.local_clock())
+                    log.first.append(float(stamps[0]))
+                    log.last.append(float(stamps[-1]))
                 track.cursor = hi
             if self.loop and track.cursor >= n and local >= self._period:
                 track.cycle += 1

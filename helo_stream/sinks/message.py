@@ -4,6 +4,11 @@ The schema file (``sinks/schema/emotion-1.json``) is the contract with consumers
 other labs' software); :func:`build_emotion_message` produces exactly its fields and
 :func:`validate_message` checks both the schema and what a schema cannot express (one
 probability per label, summing to 1, ``top`` being the most probable label).
+
+Multi-label models (TAILOR) add three optional fields: ``scores`` (each label's presence
+probability), ``threshold`` and ``present`` (the labels scoring at least ``threshold``), while
+``distribution`` holds the scores normalised to sum 1, so consumers written for distributions
+keep working unchanged.
 """
 
 from __future__ import annotations
@@ -74,18 +79,24 @@ def build_emotion_message(
     published_lsl: float,
     published_unix: float,
     quality: Mapping[str, Sequence[str]] | None = None,
+    scores: np.ndarray | None = None,
+    threshold: float | None = None,
 ) -> dict[str, Any]:
     """A message dict ready for ``json.dumps``, following ``emotion-1.json``.
 
     ``distribution`` is renormalised to sum to 1. ``quality`` (modality -> flags of the window,
     see :mod:`helo_stream.windows.quality`) is included only when some modality has a flag.
+    ``scores`` (per-label presence probabilities of a multi-label model, in ``labels`` order)
+    and ``threshold`` go together: the message then also lists the ``present`` labels.
 
     Raises
     ------
     ValueError
         Non-finite, negative or all-zero distribution; a length differing from ``labels``;
         duplicate labels; an unknown modality state; a missing, non-finite or negative
-        ``window_to_publish`` latency; ``window_start_lsl > window_end_lsl``.
+        ``window_to_publish`` latency; ``window_start_lsl > window_end_lsl``; ``scores`` without
+        ``threshold`` (or the reverse), of the wrong length or outside [0, 1]; a threshold
+        outside (0, 1).
     """
     labels = [str(label) for label in labels]
     if len(set(labels)) != len(labels):
@@ -117,6 +128,21 @@ def build_emotion_message(
         "latency_ms": latency,
         "model": {"name": str(model_name), "checkpoint_sha256": str(checkpoint_sha256)},
     }
+    if (scores is None) != (threshold is None):
+        raise ValueError("scores and threshold must be given together")
+    if scores is not None and threshold is not None:
+        values = np.asarray(scores, dtype=np.float64).reshape(-1)
+        if values.shape[0] != len(labels):
+            raise ValueError(f"scores has {values.shape[0]} values for {len(labels)} labels")
+        if not np.all(np.isfinite(values)) or np.any(values < 0) or np.any(values > 1):
+            raise ValueError(f"scores must be finite probabilities in [0, 1], got {values}")
+        if not 0.0 < float(threshold) < 1.0:
+            raise ValueError(f"threshold must lie in (0, 1), got {threshold}")
+        message["scores"] = [float(v) for v in values]
+        message["threshold"] = float(threshold)
+        message["present"] = [
+            label for label, v in zip(labels, message["scores"], strict=True) if v >= threshold
+        ]
     flagged = {str(k): [str(f) for f in v] for k, v in (quality or {}).items() if v}
     if flagged:
         message["quality"] = flagged
@@ -142,6 +168,20 @@ def _validator() -> Any:
     schema = load_schema()
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
+
+
+def _presence_errors(msg: Mapping[str, Any]) -> list[str]:
+    """What the schema cannot say about ``scores``/``present``: lengths, order, the threshold."""
+    labels, scores = msg["labels"], msg["scores"]
+    if len(scores) != len(labels):
+        return [f"$.scores: {len(scores)} values for {len(labels)} labels"]
+    expected = [lab for lab, v in zip(labels, scores, strict=True) if v >= msg["threshold"]]
+    if list(msg["present"]) != expected:
+        return [
+            f"$.present: {list(msg['present'])} differs from the labels scoring at least "
+            f"{msg['threshold']} in label order, {expected}"
+        ]
+    return []
 
 
 def validate_message(msg: Mapping[str, Any]) -> None:
@@ -171,5 +211,7 @@ def validate_message(msg: Mapping[str, Any]) -> None:
             )
             if not top_ok:
                 errors.append(f"$.top: {msg['top']!r} is not the most probable label")
+        if "scores" in msg:
+            errors += _presence_errors(msg)
     if errors:
         raise InvalidMessageError(errors)

@@ -35,13 +35,24 @@ def _bar(p: float, width: int = _BAR_WIDTH) -> str:
 
 
 def _bars(msg: Mapping[str, Any], top: int | None) -> Table:
-    """Labelled bars: the ``top`` largest sorted, or every label in the pipeline's order."""
-    probs = [(str(label), float(p)) for label, p in zip(msg["labels"], msg["distribution"],
-                                                           strict=False)]
+    """Labelled bars: the ``top`` largest sorted, or every label in the pipeline's order.
+
+    A multi-label message (with ``scores``) draws each label's presence probability on a fixed
+    0-1 scale, the labels in ``present`` marked with a check, since there the absolute value
+    against the threshold is what matters, not the share of a distribution.
+    """
+    multilabel = "scores" in msg
+    values = msg["scores"] if multilabel else msg["distribution"]
+    present = set(msg.get("present", ()))
+    probs = [(str(label), float(p)) for label, p in zip(msg["labels"], values, strict=False)]
     if top is not None:
         probs = sorted(probs, key=lambda lp: lp[1], reverse=True)[:top]
     # all labels: scale bars to the largest probability so that small differences show
-    scale = 1.0 if top is not None else max(0.1, max((p for _, p in probs), default=1.0))
+    scale = (
+        1.0
+        if top is not None or multilabel
+        else max(0.1, max((p for _, p in probs), default=1.0))
+    )
     columns = 2 if len(probs) > _ONE_COLUMN_MAX else 1
     table = Table.grid(padding=(0, 1))
     for _ in range(columns):
@@ -57,6 +68,11 @@ def _bars(msg: Mapping[str, Any], top: int | None) -> Table:
                 cells += ["", "", ""]
                 continue
             label, p = probs[i]
+            if multilabel:
+                style = "green" if label in present else "blue"
+                mark = " ✓" if label in present else "  "
+                cells += [label, Text(_bar(p / scale), style=style), f"{p:6.1%}{mark}"]
+                continue
             style = "cyan" if label == msg.get("top") else "blue"
             cells += [label, Text(_bar(p / scale), style=style), f"{p:6.1%}"]
         table.add_row(*cells)
@@ -87,9 +103,16 @@ def _panel(
         parts.append(f"condition {condition}")
     footer = Text("  ".join(parts), style="dim")
     status = f" · [red]offline: no message for {silent_s:.0f} s[/]" if offline else ""
+    if "scores" in msg:
+        present = ", ".join(msg.get("present", ())) or "none"
+        threshold = msg.get("threshold")
+        at = f" (≥ {threshold:.0%})" if isinstance(threshold, (int, float)) else ""
+        summary = f"present{at}: [green]{present}[/]"
+    else:
+        summary = f"top: [cyan]{msg.get('top', '?')}[/]"
     title = (
-        f"[bold]{msg.get('subject') or '(no subject)'}[/] · {msg.get('pipeline', '?')} · top: "
-        f"[cyan]{msg.get('top', '?')}[/]{status}"
+        f"[bold]{msg.get('subject') or '(no subject)'}[/] · {msg.get('pipeline', '?')} · "
+        f"{summary}{status}"
     )
     return Panel(
         Group(_bars(msg, top), health, footer),

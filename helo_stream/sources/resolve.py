@@ -12,12 +12,13 @@ import math
 import re
 import string
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import pylsl
 
 from helo_stream.config import DeviceProfile, Pipeline
+from helo_stream.config.loader import ResolvedModality
 from helo_stream.sources.discovery import StreamDescription, describe_stream, list_streams
 
 __all__ = [
@@ -28,7 +29,9 @@ __all__ = [
     "StreamsNotFoundError",
     "expected_streams",
     "resolve_pipeline_streams",
+    "select_modality_inputs",
     "subject_from_source_id",
+    "visible_modality_inputs",
 ]
 
 #: Longest single resolver call; the loop re-checks what it has between calls. liblsl sends its
@@ -131,6 +134,107 @@ class StreamMismatchError(StreamResolutionError):
 
 class AmbiguousStreamsError(StreamResolutionError):
     """Several streams match a modality, or the matches belong to different subjects."""
+
+
+def select_modality_inputs(pipeline: Pipeline, *, available: Iterable[str]) -> Pipeline:
+    """``pipeline`` with each modality fed by the stream that ``available`` offers.
+
+    A modality may be fed by its device's raw stream (features computed here) or by its
+    ``features_stream`` (the same features computed elsewhere, one row per second: a replayed
+    DMER file). Which one must be known before the pipeline's stages are built, because the
+    stream's rate and channels decide the filter and the extractor; so the choice is made from
+    what a recording holds (``--replay``, the dataset readers) rather than while resolving.
+
+    Parameters
+    ----------
+    pipeline
+        The loaded pipeline; returned unchanged when every raw stream is available.
+    available
+        Stream keys ``"<profile>.<stream>"`` present (the keys of ``Recording.streams``).
+
+    Returns
+    -------
+    Pipeline
+        A copy whose modalities lacking their raw stream but having their ``features_stream``
+        read that stream instead, without the raw stream's filter (the features are computed).
+    """
+    present = set(available)
+    modalities: dict[str, ResolvedModality] = {}
+    for name, mod in pipeline.modalities.items():
+        alt_key = mod.config.features_stream
+        raw = f"{mod.profile.name}.{mod.stream_key}"
+        if alt_key is None or raw in present or f"{mod.profile.name}.{alt_key}" not in present:
+            modalities[name] = mod
+            continue
+        config = mod.config.model_copy(update={"stream": alt_key, "filter": None})
+        modalities[name] = ResolvedModality(
+            name, mod.device, mod.profile, alt_key, mod.profile.streams[alt_key], config
+        )
+    if all(modalities[n] is m for n, m in pipeline.modalities.items()):
+        return pipeline
+    return Pipeline(
+        pipeline.path, pipeline.config, pipeline.profiles, modalities, pipeline.checkpoint_path
+    )
+
+
+def visible_modality_inputs(
+    pipeline: Pipeline, *, subjects: Sequence[str | None], timeout: float
+) -> set[str]:
+    """Which raw and features streams of ``pipeline``'s modalities are on the network now.
+
+    A live run has no recording to tell it whether a modality's device publishes signals or
+    someone replays its features (``helo-stream replay SUBJECT.mat`` in another terminal), so
+    it looks. Listening stops as soon as every modality with a ``features_stream`` has one of
+    its two streams visible, or after ``timeout`` seconds (a run started before its devices).
+
+    Parameters
+    ----------
+    pipeline
+        The loaded pipeline.
+    subjects
+        Subject filters of the run; ``None`` accepts any subject's streams.
+    timeout
+        Longest wait in seconds.
+
+    Returns
+    -------
+    set of str
+        ``"<profile>.<stream>"`` keys (as :func:`select_modality_inputs` takes) of the visible
+        raw and features streams of the modalities that declare a ``features_stream``.
+    """
+    wanted: list[tuple[str, ...]] = []  # per modality: its candidate keys
+    specs: dict[str, tuple[DeviceProfile, str]] = {}
+    for mod in pipeline.modalities.values():
+        alt_key = mod.config.features_stream
+        if alt_key is None:
+            continue
+        keys = tuple(f"{mod.profile.name}.{k}" for k in dict.fromkeys((mod.config.stream, alt_key)))
+        wanted.append(keys)
+        for key, stream_key in zip(keys, dict.fromkeys((mod.config.stream, alt_key)), strict=True):
+            specs[key] = (mod.profile, stream_key)
+    if not wanted:
+        return set()
+
+    def matches(info: pylsl.StreamInfo, key: str) -> bool:
+        profile, stream_key = specs[key]
+        spec = profile.streams[stream_key]
+        if info.name() != spec.name or info.type() != spec.type:
+            return False
+        return any(
+            subject is None or info.source_id() == profile.source_id(stream_key, subject=subject)
+            for subject in subjects
+        )
+
+    deadline = time.monotonic() + timeout
+    visible: set[str] = set()
+    while True:
+        # One full round each time: liblsl's unicast wave reaches every outlet of a host only
+        # about 0.5 s into a call (see list_streams).
+        wait = min(max(deadline - time.monotonic(), _MIN_ROUND_S), _ROUND_S)
+        for info in pylsl.resolve_streams(wait_time=wait):
+            visible.update(key for key in specs if matches(info, key))
+        if all(visible.intersection(keys) for keys in wanted) or time.monotonic() >= deadline:
+            return visible
 
 
 def _partial_template(profile: DeviceProfile, stream_key: str) -> str:

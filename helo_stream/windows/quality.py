@@ -92,9 +92,14 @@ def assess_window(
         usable = False
     expected = srate * length_s
     if expected > 0:
-        if n < LOW_COVERAGE * expected:
+        # A gap-free stream puts expected +- 1 samples in (end - L, end]: window ends are phase
+        # locked to the first sample (end = first + k step + L), so for a slow stream a sample
+        # sits on each bound and microseconds of clock-correction noise decide its side. At
+        # 1 Hz and L = 5 the fractional margins are half a sample, so nearly every window of a
+        # replayed feature stream was flagged; a gap or drift must exceed one sample as well.
+        if n < min(LOW_COVERAGE * expected, expected - 1):
             flags.add("low_coverage")
-        elif n > EXCESS_SAMPLES * expected:
+        elif n > max(EXCESS_SAMPLES * expected, expected + 1):
             flags.add("excess_samples")
     ordered = tuple(f for f in QUALITY_FLAGS if f in flags)
     return WindowQuality(ordered, samples, timestamps_lsl, usable=usable)

@@ -2,8 +2,12 @@
 
 Window ends are ``t0 + k * step`` (never accumulated, so no float drift), with ``t0`` the first
 moment every required stream has a full window behind it. A window is emitted once every required
-stream that is still delivering (``ok``) has samples at or past its end; stale and missing
-streams are not waited for, so one silent wristband never stalls the others.
+stream that is still delivering (``ok``) has all its samples up to the end: a sample within half
+a sampling period of the end (or past it). Ends fall on the sample grid of streams that started
+together, and clock synchronisation moves a stamp by microseconds either way; waiting for a
+stamp strictly at or past the end would then wait a whole period (250 ms at 4 Hz) for the next
+sample on about half of the windows. Stale and missing streams are not waited for, so one
+silent wristband never stalls the others.
 """
 
 from __future__ import annotations
@@ -94,6 +98,8 @@ class WindowScheduler:
         if not required:
             raise ValueError("at least one modality must be required to pace the windows")
         self._sources = dict(sources)
+        # Half a sampling period per stream (0 for irregular streams): see the module docstring.
+        self._margin_s = {name: _half_period(src) for name, src in self._sources.items()}
         self.length_s = float(length_s)
         self.step_s = float(step_s)
         self.required: tuple[str, ...] = tuple(required)
@@ -147,7 +153,7 @@ class WindowScheduler:
         latest = {name: self._sources[name].buffer.latest_timestamp for name in delivering}
         if any(t is None for t in latest.values()):
             return []
-        horizon = min(t for t in latest.values() if t is not None)
+        horizon = min(t + self._margin_s[name] for name, t in latest.items() if t is not None)
         if self._in_outage:
             self._in_outage = False
             self._skip_to(horizon)
@@ -175,7 +181,7 @@ class WindowScheduler:
         completed: list[float] = []
         for name in delivering:
             receive = getattr(self._sources[name], "receive_time_local", None)
-            when = receive(end_lsl) if receive is not None else None
+            when = receive(end_lsl - self._margin_s[name]) if receive is not None else None
             if when is not None:
                 completed.append(when)
         window = Window(
@@ -188,6 +194,11 @@ class WindowScheduler:
         )
         self._seq += 1
         return window
+
+
+def _half_period(source: SupportsWindowing) -> float:
+    srate = getattr(source, "srate", 0.0) or 0.0
+    return 0.5 / float(srate) if srate > 0 else 0.0
 
 
 def _state_of(source: SupportsWindowing) -> WindowStatus:

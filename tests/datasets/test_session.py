@@ -70,12 +70,17 @@ def test_normalisation_uses_only_the_first_calibration_seconds() -> None:
     ends = np.arange(0.0, 1000.0, 10.0)  # 100 windows, 10 s apart
     values = rng.normal(5.0, 2.0, (len(ends), 1))
     session = SessionDataset(
-        "S1", _table(ends, values), np.full((len(ends), 3), np.nan),
-        np.full(len(ends), "", dtype=object), np.zeros(len(ends), dtype=bool),
+        "S1",
+        _table(ends, values),
+        np.full((len(ends), 3), np.nan),
+        np.full(len(ends), "", dtype=object),
+        np.zeros(len(ends), dtype=bool),
     )
     norm = FeatureNormalizer(
-        population_mean={"m": np.array([0.0])}, population_std={"m": np.array([1.0])},
-        calibration_s=300.0, std_floor_ratio=0.0,
+        population_mean={"m": np.array([0.0])},
+        population_std={"m": np.array([1.0])},
+        calibration_s=300.0,
+        std_floor_ratio=0.0,
     )
     z = session.normalized_features(norm)["m"][:, 0]
     calib = values[ends < 300.0, 0]  # windows ending in the first 300 s: 0..290

@@ -71,3 +71,30 @@ def subjects(pipeline: Pipeline) -> list[SubjectData]:
     out = [make_subject(f"S{i}", pipeline, seed=i) for i in (1, 2, 3, 4)]
     out.append(make_subject("S9", pipeline, seed=9, usable=False))
     return out
+
+
+def synthetic_presence(subjects, labels, *, min_rating: int = 3) -> dict[str, np.ndarray]:
+    """Presence targets of synthetic subjects (they have no recording to read ratings from).
+
+    A label is present where its normalised rating is above the uniform share, i.e. where it
+    was rated above the subject's average for that condition.
+    """
+    out = {}
+    for s in subjects:
+        if not s.usable:
+            continue
+        y = np.zeros(s.session.targets.shape, dtype=bool)
+        lab = s.session.labelled
+        y[lab] = s.session.targets[lab] > 1.0 / len(labels)
+        out[s.subject] = y
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _synthetic_presence(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LOSO reads presence targets from the recordings; synthetic subjects have none."""
+    import helo_stream.evaluation.fitting as fitting
+    import helo_stream.evaluation.loso as loso
+
+    monkeypatch.setattr(loso, "multilabel_targets", synthetic_presence)
+    monkeypatch.setattr(fitting, "multilabel_targets", synthetic_presence)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import scipy.io
 
 from helo_stream.recordings import RecordingError, RecordingWarning
 from helo_stream.recordings.dmer import (
@@ -17,32 +16,22 @@ from helo_stream.recordings.dmer import (
     load_dmer,
 )
 
-ROWS = {0: 6, 3: 4, 1: 5}  # clip id -> rows, in file order (clip ids need not be sorted)
+ROWS = {0: 6, 3: 4, 1: 5}  # the fixture's default layout: clip id -> rows, in file order
 
 
-def _layout(n_cols: int = 913, seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    vids = np.concatenate([np.full(n, clip, dtype=np.float64) for clip, n in ROWS.items()])
-    feas = rng.normal(size=(vids.size, n_cols))
-    feas[:, :90] += 10.0 * np.arange(90)  # column k of EEG is recognisable: ~10 k
-    dis_label = rng.integers(1, 6, size=(32, 10)).astype(np.float64)
-    return {"feas": feas, "vids": vids[:, None], "dis_label": dis_label}
-
-
-def _save(tmp_path: Path, name: str, **arrays: np.ndarray) -> Path:
-    path = tmp_path / f"{name}.mat"
-    scipy.io.savemat(path, arrays)
-    return path
-
-
-def test_streams_and_conditions(tmp_path: Path) -> None:
-    data = _layout()
-    path = _save(tmp_path, "7", **data)
+def test_streams_and_conditions(tmp_path: Path, dmer_files) -> None:
+    data = dmer_files.layout()
+    path = dmer_files.save(tmp_path, "7", **data)
     rec = load_dmer(path, gap_s=10.0)
     assert rec.subject == "7" and rec.format == "dmer"
-    assert sorted(rec.streams) == ["dmer.eeg_de", "dmer.gsr", "dmer.ppg", "face_camera.lbptop"]
-    eeg, gsr = rec.streams["dmer.eeg_de"], rec.streams["dmer.gsr"]
-    ppg, face = rec.streams["dmer.ppg"], rec.streams["face_camera.lbptop"]
+    assert sorted(rec.streams) == [
+        "dsi24.eeg_de",
+        "es1_wristband.gsr_features",
+        "es1_wristband.ppg_features",
+        "face_camera.lbptop",
+    ]
+    eeg, gsr = rec.streams["dsi24.eeg_de"], rec.streams["es1_wristband.gsr_features"]
+    ppg, face = rec.streams["es1_wristband.ppg_features"], rec.streams["face_camera.lbptop"]
     assert (eeg.n_channels, gsr.n_channels, ppg.n_channels, face.n_channels) == (90, 28, 27, 768)
     assert eeg.channel_labels[:2] == ("eeg_de_delta_P3", "eeg_de_theta_P3")
     assert gsr.channel_labels == DMER_GSR_FEATURES and ppg.channel_labels == DMER_PPG_FEATURES
@@ -51,6 +40,7 @@ def test_streams_and_conditions(tmp_path: Path) -> None:
     np.testing.assert_array_equal(ppg.data, data["feas"][:, 118:145])
     np.testing.assert_array_equal(face.data, data["feas"][:, 145:913])
     assert face.name == "HeLo_FaceLBPTOP" and face.source_id == "7-face_camera-lbptop"
+    assert (eeg.name, eeg.source_id) == ("DSI24_EEG_DE", "7-dsi24-eeg_de")
     assert all(s.nominal_srate == 1.0 for s in rec.streams.values())
 
     # One timestamp per row, 1 s apart within a clip; clips in file order with gaps.
@@ -61,19 +51,25 @@ def test_streams_and_conditions(tmp_path: Path) -> None:
     for cond, (clip, n) in zip(rec.conditions, ROWS.items(), strict=True):
         clip_ts = ts[row : row + n]
         np.testing.assert_allclose(np.diff(clip_ts), 1.0)
-        assert clip_ts[0] == cond.start + DMER_LEAD_S and clip_ts[-1] == cond.end
+        # The condition is the seconds the clip's rows cover: (first stamp - 1, last stamp].
+        assert clip_ts[0] == cond.start + 1.0 and clip_ts[-1] == cond.end
         assert cond.ratings == dict(
             zip(LABELS_DMER, data["dis_label"][clip].astype(int).tolist(), strict=True)
         )
         assert all(isinstance(v, int) for v in cond.ratings.values())
         row += n
-    assert rec.conditions[1].start == pytest.approx(rec.conditions[0].end + 10.0)
-    assert rec.conditions[0].start == 0.0
+    # The next clip starts gap_s after the last row; its first row comes DMER_LEAD_S later.
+    assert rec.conditions[1].start == pytest.approx(rec.conditions[0].end + 10.0 + DMER_LEAD_S - 1)
+    assert rec.conditions[0].start == DMER_LEAD_S - 1.0
+    # No condition holds a second without a row of its clip, nor a row of another clip.
+    for cond in rec.conditions:
+        held = ts[(ts > cond.start) & (ts <= cond.end)]
+        assert held.size == cond.end - cond.start
 
 
-def test_without_video_columns_and_transposed_labels(tmp_path: Path) -> None:
-    data = _layout(n_cols=145)
-    path = _save(
+def test_without_video_columns_and_transposed_labels(tmp_path: Path, dmer_files) -> None:
+    data = dmer_files.layout(n_cols=145)
+    path = dmer_files.save(
         tmp_path, "s2", feas=data["feas"], vids=data["vids"].T, dis_label=data["dis_label"].T
     )
     rec = load_dmer(path, subject="P2")
@@ -83,14 +79,16 @@ def test_without_video_columns_and_transposed_labels(tmp_path: Path) -> None:
     )
 
 
-def test_complex_spectral_columns_keep_their_real_part(tmp_path: Path) -> None:
-    data = _layout(n_cols=145)
+def test_complex_spectral_columns_keep_their_real_part(tmp_path: Path, dmer_files) -> None:
+    data = dmer_files.layout(n_cols=145)
     feas = data["feas"].astype(np.complex128)
     feas[:, 111] += 2j  # a GSR FFT statistic, as the authors' code can produce
-    path = _save(tmp_path, "c", feas=feas, vids=data["vids"], dis_label=data["dis_label"])
+    path = dmer_files.save(tmp_path, "c", feas=feas, vids=data["vids"], dis_label=data["dis_label"])
     with pytest.warns(RecordingWarning, match=r"columns \[111\]"):
         rec = load_dmer(path)
-    np.testing.assert_array_equal(rec.streams["dmer.gsr"].data, data["feas"][:, 90:118])
+    np.testing.assert_array_equal(
+        rec.streams["es1_wristband.gsr_features"].data, data["feas"][:, 90:118]
+    )
 
 
 @pytest.mark.parametrize(
@@ -109,10 +107,10 @@ def test_complex_spectral_columns_keep_their_real_part(tmp_path: Path) -> None:
         (lambda d: d.update(dis_label=d["dis_label"][:2]), "vids name clip 3"),
     ],
 )
-def test_wrong_layouts_are_clear_errors(tmp_path: Path, change, message: str) -> None:
-    data = _layout()
+def test_wrong_layouts_are_clear_errors(tmp_path: Path, dmer_files, change, message: str) -> None:
+    data = dmer_files.layout()
     change(data)
-    path = _save(tmp_path, "bad", **data)
+    path = dmer_files.save(tmp_path, "bad", **data)
     with pytest.raises(RecordingError, match=message) as info:
         load_dmer(path)
     assert str(path) in str(info.value)

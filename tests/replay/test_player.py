@@ -172,6 +172,48 @@ def test_loop_continues_timestamps(
                                atol=1e-6)
 
 
+def test_lead_pushes_the_first_seconds_at_once_stamped_in_the_past(
+    subject: str, make_recording: Callable[..., Recording], open_inlets: Callable, pull: Callable
+) -> None:
+    rec = make_recording("S1", 10.0, streams=(("empatica_e4", "bvp", 64, 1),))
+    with RecordingPlayer(rec, subject=subject, lead_s=3.0) as player:
+        inlet = open_inlets({"bvp": player.source_ids["empatica_e4.bvp"]})["bvp"]
+        player.start()
+        t = time.monotonic()
+        samples, stamps = pull(inlet, 3 * 64, timeout=2.0, extra_s=0)
+        waited = time.monotonic() - t
+        now = pylsl.local_clock()
+        player.close()
+    assert len(samples) >= 3 * 64 and waited < 1.0  # three seconds in well under one
+    # every sample keeps its recorded spacing; the lead's samples are stamped in the past
+    np.testing.assert_allclose(stamps - player.lsl_start, np.arange(len(stamps)) / 64,
+                               atol=1e-6)
+    assert now - stamps[0] == pytest.approx(3.0 + waited, abs=0.5)
+
+
+def test_push_log_records_every_push(
+    subject: str, make_recording: Callable[..., Recording], open_inlets: Callable, pull: Callable
+) -> None:
+    rec = make_recording("S1", 2.0, streams=(("empatica_e4", "bvp", 64, 1),))
+    with RecordingPlayer(rec, subject=subject, speed=10, log_pushes=True) as player:
+        inlet = open_inlets({"bvp": player.source_ids["empatica_e4.bvp"]})["bvp"]
+        before = pylsl.local_clock()
+        player.run()
+        after = pylsl.local_clock()
+        _, stamps = pull(inlet, 128)
+    log = player.push_log["empatica_e4.bvp"].as_array()
+    assert log.shape[1] == 3 and len(log) > 1
+    assert np.all(np.diff(log[:, 0]) >= 0) and before <= log[0, 0] and log[-1, 0] <= after
+    # the pushes tile the stream: first/last stamps are the received ones, in order
+    assert log[0, 1] == pytest.approx(stamps[0]) and log[-1, 2] == pytest.approx(stamps[-1])
+    np.testing.assert_allclose(log[1:, 1] - log[:-1, 2], 1 / 64, atol=1e-6)
+    # a sample is never pushed before its stamp's due time (speed 10: lsl0 + rel / 10)
+    due = player.lsl_start + (log[:, 2] - player.lsl_start) / 10
+    assert np.all(log[:, 0] >= due - 1e-3)
+    assert player.push_log["protocol"].as_array().shape == (0, 3)
+    assert RecordingPlayer(rec).push_log == {}
+
+
 def test_stop_event_and_close_remove_the_streams(
     subject: str, make_recording: Callable[..., Recording], resolve: Callable
 ) -> None:

@@ -66,9 +66,17 @@ def windows() -> dict[str, np.ndarray]:
 # --- registry and construction ----------------------------------------------------------------
 
 
+#: Kinds of DMER's devices and of replayed per-second feature streams (tested in their own files:
+#: tests/signal/test_eeg_features.py, test_dmer_peripheral.py, test_lbptop.py).
+DMER_KINDS = ("eeg", "gsr", "ppg", "face", "features")
+
+
 def test_registry_covers_every_kind() -> None:
-    assert set(FEATURE_EXTRACTORS) == set(KINDS)
-    for kind, cls in FEATURE_EXTRACTORS.items():
+    assert set(FEATURE_EXTRACTORS) == set(KINDS) | set(DMER_KINDS)
+    for kind in DMER_KINDS:
+        assert FEATURE_EXTRACTORS[kind].modality == kind
+    for kind in KINDS:
+        cls = FEATURE_EXTRACTORS[kind]
         assert issubclass(cls, ModalityFeatures)
         assert cls.modality == kind
         assert len(set(cls.available)) == len(cls.available) > 0
@@ -76,8 +84,8 @@ def test_registry_covers_every_kind() -> None:
 
 
 def test_unknown_kind_lists_kinds() -> None:
-    with pytest.raises(ValueError, match=r"unknown modality kind 'eeg'.*'acc'.*'temp'"):
-        make_extractor("eeg", srate=256.0)
+    with pytest.raises(ValueError, match=r"unknown modality kind 'eog'.*'acc'.*'temp'"):
+        make_extractor("eog", srate=256.0)
 
 
 def test_unknown_feature_lists_available() -> None:

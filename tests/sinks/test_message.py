@@ -19,8 +19,10 @@ def test_builder_output_is_exactly_the_schema(make_message) -> None:
     schema = load_schema()
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert schema["additionalProperties"] is False
-    # every property is required except the optional per-window quality flags
-    assert set(msg) == set(schema["required"]) == set(schema["properties"]) - {"quality"}
+    # every property is required except the optional per-window quality flags and the
+    # presence fields of multi-label models
+    optional = {"quality", "scores", "present", "threshold"}
+    assert set(msg) == set(schema["required"]) == set(schema["properties"]) - optional
     assert msg["schema"] == SCHEMA_ID
     assert msg["window"] == {"start": 1000.0, "end": 1060.0}
     assert msg["top"] == "stress"

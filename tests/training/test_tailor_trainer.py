@@ -271,3 +271,19 @@ def test_sequence_inputs_with_padding() -> None:
     changed["text"][padding["text"]] = 1e3
     again = predict_proba(net, features=changed, padding=padding)
     np.testing.assert_allclose(again, probs, rtol=0, atol=1e-5)
+
+
+def test_evaluation_keeps_order_and_the_last_partial_batch() -> None:
+    # The authors' evaluation loaders shuffled and dropped the last batch; here every sample is
+    # scored once, in input order, whatever the batch size.
+    features, _, _ = problem(31)
+    torch.manual_seed(0)
+    config = TailorConfig(modalities=MODS, n_labels=N_LABELS, d_model=16, dropout=0.3)
+    net = Tailor(config).eval()
+    whole = predict_proba(net, features=features, batch_size=1024)
+    chunked = predict_proba(net, features=features, batch_size=7)
+    assert whole.shape == chunked.shape == (31, N_LABELS)
+    np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        direct = torch.sigmoid(net({k: torch.as_tensor(v) for k, v in features.items()}).logits)
+    np.testing.assert_allclose(whole, direct.numpy(), rtol=1e-5, atol=1e-6)

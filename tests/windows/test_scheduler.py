@@ -215,7 +215,33 @@ def test_completed_local_comes_from_the_sources_receive_times() -> None:
     windows = sched.poll()
     assert [w.end_lsl for w in windows] == [1.0, 2.0, 3.0]
     assert all(w.completed_local == 7.0 for w in windows)  # the later of the two
-    assert sources["a"].asked == [1.0, 2.0, 3.0]
+    # the sample that completes a window may be stamped up to half a period before its end
+    assert sources["a"].asked == [0.95, 1.95, 2.95]
+
+
+def test_a_sample_stamped_just_before_the_end_completes_the_window() -> None:
+    """Clock sync moves stamps by microseconds: a 4 Hz sample meant for the window's end but
+    stamped 20 µs early must complete it, not leave it waiting 250 ms for the next sample."""
+    slow, fast = FakeSource(4.0), FakeSource(64.0)
+    slow.feed_until(10.0, t_start=0.0)
+    fast.feed_until(10.0, t_start=0.0)
+    sched = WindowScheduler(
+        sources={"eda": slow, "bvp": fast}, length_s=5.0, step_s=0.25, required=["eda", "bvp"]
+    )
+    ends = [w.end_lsl for w in sched.poll()]
+    assert ends[-1] == 10.0
+    fast.feed_until(10.25)
+    slow.buffer.push(np.array([[0.0]]), np.array([10.25 - 20e-6]))  # early by 20 µs
+    window = sched.poll()
+    assert [w.end_lsl for w in window] == [10.25]
+    _, ts = window[0].data["eda"]
+    assert ts[-1] == 10.25 - 20e-6  # it is in the window it completed
+    # ... while a sample more than half a period before the end still holds the window back
+    slow.buffer.push(np.array([[0.0]]), np.array([10.25 + 0.1]))
+    fast.feed_until(10.75)
+    assert sched.poll() == []
+    slow.buffer.push(np.array([[0.0]]), np.array([10.5 + 0.1]))
+    assert [w.end_lsl for w in sched.poll()] == [10.5]
 
 
 def test_invalid_arguments() -> None:

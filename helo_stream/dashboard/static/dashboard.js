@@ -54,7 +54,7 @@ function buildPanel(s) {
     const value = el("span", "bar-value", "–");
     bar.append(el("span", "bar-label", label), track, value);
     bars.append(bar);
-    return { bar, fill, value };
+    return { bar, fill, value, track };
   });
   panel.append(bars);
   const scale = el("div", "scale dim");
@@ -104,7 +104,29 @@ function render(entry) {
   e.status.dataset.status = info.status;
   e.status.textContent = info.status === "offline"
     ? `offline — no message for ${fmt(info.age_s, 0)} s` : "live";
-  if (latest) {
+  e.panel.dataset.multilabel = latest && latest.scores ? "true" : "false";
+  if (latest && latest.scores) {
+    // a multi-label model (TAILOR): each bar is that label's presence probability on a fixed
+    // 0-100 % scale; labels at or over the threshold are marked present
+    const present = new Set(latest.present || []);
+    const thr = typeof latest.threshold === "number" ? latest.threshold : 0.5;
+    e.top.textContent = present.size
+      ? `present: ${[...present].join(", ")}` : "present: none over the threshold";
+    e.top.style.color = present.size ? color(entry.labels.indexOf(latest.present[0])) : "";
+    e.scale.textContent = `presence scores 0–100 % · present at ≥ ${Math.round(thr * 100)} %`;
+    latest.scores.forEach((p, i) => {
+      const b = e.barEls[i];
+      if (!b) return;
+      b.fill.style.width = `${Math.min(100, 100 * p).toFixed(2)}%`;
+      b.value.textContent = `${(100 * p).toFixed(1)}%`;
+      b.bar.dataset.p = p.toFixed(5);
+      b.bar.dataset.score = p.toFixed(5);
+      b.bar.classList.toggle("is-present", present.has(entry.labels[i]));
+      b.bar.classList.toggle("is-top", false);
+      b.track.style.setProperty("--threshold", `${(100 * thr).toFixed(1)}%`);
+      b.track.classList.add("has-threshold");
+    });
+  } else if (latest) {
     e.top.textContent = latest.top;
     e.top.style.color = color(entry.labels.indexOf(latest.top));
     // bars fill their track at the next 10 % above the largest probability (shown below)

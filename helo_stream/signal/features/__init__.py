@@ -10,10 +10,14 @@ from collections.abc import Sequence
 
 from helo_stream.signal.features.acc import AccFeatures
 from helo_stream.signal.features.base import ModalityFeatures
+from helo_stream.signal.features.dmer_peripheral import DmerGsrFeatures, DmerPpgFeatures
 from helo_stream.signal.features.ecg import EcgFeatures
 from helo_stream.signal.features.eda import EdaFeatures
+from helo_stream.signal.features.eeg import EegFeatures
 from helo_stream.signal.features.emg import EmgFeatures
+from helo_stream.signal.features.face import FaceFeatures
 from helo_stream.signal.features.ppg import BvpFeatures
+from helo_stream.signal.features.precomputed import PrecomputedFeatures
 from helo_stream.signal.features.resp import RespFeatures
 from helo_stream.signal.features.temp import TempFeatures
 
@@ -21,10 +25,15 @@ __all__ = [
     "FEATURE_EXTRACTORS",
     "AccFeatures",
     "BvpFeatures",
+    "DmerGsrFeatures",
+    "DmerPpgFeatures",
     "EcgFeatures",
     "EdaFeatures",
+    "EegFeatures",
     "EmgFeatures",
+    "FaceFeatures",
     "ModalityFeatures",
+    "PrecomputedFeatures",
     "RespFeatures",
     "TempFeatures",
     "make_extractor",
@@ -40,6 +49,13 @@ FEATURE_EXTRACTORS: dict[str, type[ModalityFeatures]] = {
         TempFeatures,
         AccFeatures,
         EmgFeatures,
+        # DMER's devices: DSI-24 EEG, ES1 wristband GSR/PPG (the authors' statistics, not the
+        # E4's eda/bvp physiology), LBP-TOP face streams, and replayed per-second features.
+        EegFeatures,
+        DmerGsrFeatures,
+        DmerPpgFeatures,
+        FaceFeatures,
+        PrecomputedFeatures,
     )
 }
 

@@ -12,7 +12,14 @@ import numpy as np
 
 from helo_stream.signal.features.base import Window
 
-__all__ = ["CARDIAC_FEATURES", "IBI_RANGE_S", "cardiac_features", "refine_peaks"]
+__all__ = [
+    "CARDIAC_FEATURES",
+    "DROPOUT_TOLERANCE_S",
+    "IBI_RANGE_S",
+    "cardiac_features",
+    "interval_statistics",
+    "refine_peaks",
+]
 
 CARDIAC_FEATURES: tuple[str, ...] = (
     "hr_mean",  # mean instantaneous heart rate, beats/min
@@ -58,16 +65,50 @@ def cardiac_features(peaks: np.ndarray, window: Window, *, waveform: np.ndarray)
     numpy.ndarray
         Values in the order of :data:`CARDIAC_FEATURES`; NaN where too few intervals remain.
     """
-    out = np.full(len(CARDIAC_FEATURES), np.nan)
     peaks = np.unique(np.asarray(peaks, dtype=np.intp))
     if peaks.size < 2:
-        return out
+        return np.full(len(CARDIAC_FEATURES), np.nan)
     start, stop = peaks[:-1], peaks[1:]
-    ibi_s = np.diff(refine_peaks(waveform, peaks)) / window.srate
-    valid = (ibi_s >= IBI_RANGE_S[0]) & (ibi_s <= IBI_RANGE_S[1])
     missing = np.concatenate(([0], np.cumsum(~window.finite[:, 0])))
-    valid &= missing[stop + 1] == missing[start]
-    valid &= window.spans_match_nominal(start, stop, tolerance_s=DROPOUT_TOLERANCE_S)
+    intact = missing[stop + 1] == missing[start]
+    intact &= window.spans_match_nominal(start, stop, tolerance_s=DROPOUT_TOLERANCE_S)
+    return interval_statistics(
+        beat_positions=refine_peaks(waveform, peaks), intact=intact, srate=window.srate
+    )
+
+
+def interval_statistics(
+    *, beat_positions: np.ndarray, intact: np.ndarray, srate: float
+) -> np.ndarray:
+    """Compute :data:`CARDIAC_FEATURES` from consecutive beat positions of one window.
+
+    Shared by the window extractor and the incremental one (which detects beats once, as they
+    arrive, and keeps no samples): how beats are found differs, what counts as a normal-to-normal
+    interval and how it is summarised must not, or the two engines would disagree by design.
+
+    Parameters
+    ----------
+    beat_positions
+        Increasing (sub-)sample positions of the window's beats, in samples of the nominal rate.
+    intact
+        Per interval (``beat_positions.size - 1``): whether the samples between the two beats
+        were all received and usable (no NaN, no dropped samples); gaps make an interval
+        meaningless however plausible its length.
+    srate
+        Nominal sampling rate in Hz, converting positions to seconds.
+
+    Returns
+    -------
+    numpy.ndarray
+        Values in the order of :data:`CARDIAC_FEATURES`; NaN where too few intervals remain
+        after rejecting broken intervals, those outside :data:`IBI_RANGE_S` and those further
+        than :data:`NN_MAX_DEVIATION` from the median interval.
+    """
+    out = np.full(len(CARDIAC_FEATURES), np.nan)
+    if beat_positions.size < 2:
+        return out
+    ibi_s = np.diff(beat_positions) / srate
+    valid = np.asarray(intact, dtype=bool) & (ibi_s >= IBI_RANGE_S[0]) & (ibi_s <= IBI_RANGE_S[1])
     if np.count_nonzero(valid) < MIN_INTERVALS:
         return out
     median = np.median(ibi_s[valid])

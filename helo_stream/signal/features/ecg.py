@@ -16,13 +16,13 @@ from helo_stream.signal.features.base import (
 )
 from helo_stream.signal.features.cardiac import CARDIAC_FEATURES, cardiac_features
 
-__all__ = ["EcgFeatures"]
+__all__ = ["ECG_HIGHPASS_HZ", "ECG_HIGHPASS_ORDER", "ECG_POWERLINE_HZ", "EcgFeatures"]
 
 #: ``nk.ecg_clean(method="neurokit")``: order-5 Butterworth high-pass at 0.5 Hz ...
-_HIGHPASS_HZ = 0.5
-_HIGHPASS_ORDER = 5
+ECG_HIGHPASS_HZ = 0.5
+ECG_HIGHPASS_ORDER = 5
 #: ... then a moving average over one period of the mains frequency (Europe: 50 Hz).
-_POWERLINE_HZ = 50.0
+ECG_POWERLINE_HZ = 50.0
 
 
 class EcgFeatures(ModalityFeatures):
@@ -43,9 +43,9 @@ class EcgFeatures(ModalityFeatures):
         if self.srate < 100.0:
             raise ValueError(f"ECG features need srate of at least 100 Hz, got {self.srate:g} Hz")
         self._sos = scipy.signal.butter(
-            _HIGHPASS_ORDER, _HIGHPASS_HZ, btype="highpass", output="sos", fs=self.srate
+            ECG_HIGHPASS_ORDER, ECG_HIGHPASS_HZ, btype="highpass", output="sos", fs=self.srate
         )
-        self._powerline_b = np.ones(int(self.srate / _POWERLINE_HZ))
+        self._powerline_b = np.ones(int(self.srate / ECG_POWERLINE_HZ))
         self._padlen = max(sosfiltfilt_padlen(self._sos), 3 * self._powerline_b.size)
 
     def clean(self, signal: np.ndarray) -> np.ndarray:

@@ -18,17 +18,65 @@ from helo_stream.signal.features.base import (
     sosfiltfilt_padlen,
 )
 
-__all__ = ["EdaFeatures"]
+__all__ = [
+    "SCR_MIN_AMPLITUDE_US",
+    "SCR_SMOOTH_HZ",
+    "SPLIT_HZ",
+    "EdaFeatures",
+    "eda_block_factor",
+    "scr_smoothing_hz",
+    "scr_statistics",
+    "tonic_phasic_statistics",
+]
 
 #: Tonic/phasic boundary of ``nk.eda_phasic(method="highpass")`` (Biopac AcqKnowledge), order 2.
-_SPLIT_HZ = 0.05
+SPLIT_HZ = 0.05
 #: Skin conductance changes far slower than this; faster streams are block-averaged down to it.
 _WORKING_RATE_HZ = 8.0
 #: SCRs are detected on the signal low-passed here: responses rise over 1-3 s, while faster
 #: wiggles are sensor noise that would split one response into several.
-_SCR_SMOOTH_HZ = 1.0
+SCR_SMOOTH_HZ = 1.0
 #: Smallest SCR amplitude (onset trough to peak), the usual 0.01 µS criterion.
 SCR_MIN_AMPLITUDE_US = 0.01
+
+
+def eda_block_factor(srate: float) -> int:
+    """Samples averaged per block so that the decomposition runs at about 8 Hz.
+
+    Both engines (per window and incremental) use it, so they see the same working signal.
+    """
+    return max(1, math.floor(srate / _WORKING_RATE_HZ))
+
+
+def scr_smoothing_hz(working_rate: float) -> float:
+    """Cut-off of the SCR smoothing low-pass at ``working_rate`` (kept below Nyquist)."""
+    return min(SCR_SMOOTH_HZ, 0.45 * working_rate)
+
+
+def tonic_phasic_statistics(times: np.ndarray, tonic: np.ndarray, phasic: np.ndarray) -> np.ndarray:
+    """Tonic mean, slope and std, phasic std and max over the valid samples of a window.
+
+    Shared by both engines so the five features mean the same; the inputs hold only valid
+    (non-missing) samples, at least one.
+    """
+    out = np.full(5, np.nan)
+    out[0] = tonic.mean()
+    out[1] = least_squares_slope(times, tonic)
+    if tonic.size >= 2:
+        out[2] = tonic.std(ddof=1)
+        out[3] = phasic.std(ddof=1)
+    out[4] = phasic.max()
+    return out
+
+
+def scr_statistics(amplitudes: np.ndarray) -> np.ndarray:
+    """SCR count and mean amplitude from candidate rise amplitudes (µS) of one window.
+
+    Rises under :data:`SCR_MIN_AMPLITUDE_US` are noise, not responses; the mean is NaN when
+    none is left.
+    """
+    kept = amplitudes[amplitudes >= SCR_MIN_AMPLITUDE_US]
+    return np.array([kept.size, kept.mean() if kept.size else np.nan])
 
 
 class EdaFeatures(ModalityFeatures):
@@ -59,16 +107,21 @@ class EdaFeatures(ModalityFeatures):
 
     def __init__(self, *, srate: float, features: Sequence[str] | None = None) -> None:
         super().__init__(srate=srate, features=features)
-        self._factor = max(1, math.floor(self.srate / _WORKING_RATE_HZ))
+        self._factor = eda_block_factor(self.srate)
         rate = self.srate / self._factor
-        if rate <= 2.0 * _SPLIT_HZ:
-            raise ValueError(f"EDA features need srate above {2 * _SPLIT_HZ:g} Hz, got {srate}")
-        self._low = scipy.signal.butter(2, _SPLIT_HZ, btype="lowpass", output="sos", fs=rate)
-        self._high = scipy.signal.butter(2, _SPLIT_HZ, btype="highpass", output="sos", fs=rate)
+        if rate <= 2.0 * SPLIT_HZ:
+            raise ValueError(f"EDA features need srate above {2 * SPLIT_HZ:g} Hz, got {srate}")
+        self._low = scipy.signal.butter(2, SPLIT_HZ, btype="lowpass", output="sos", fs=rate)
+        self._high = scipy.signal.butter(2, SPLIT_HZ, btype="highpass", output="sos", fs=rate)
         self._smooth = scipy.signal.butter(
-            2, min(_SCR_SMOOTH_HZ, 0.45 * rate), btype="lowpass", output="sos", fs=rate
+            2, scr_smoothing_hz(rate), btype="lowpass", output="sos", fs=rate
         )
         self._padlen = max(sosfiltfilt_padlen(sos) for sos in (self._low, self._high, self._smooth))
+
+    @property
+    def block_factor(self) -> int:
+        """Input samples averaged into one working sample."""
+        return self._factor
 
     @property
     def working_rate(self) -> float:
@@ -93,23 +146,14 @@ class EdaFeatures(ModalityFeatures):
         if not valid.any():
             return out
         tonic, phasic = self.decompose(signal)
-        tonic_v, phasic_v = tonic[valid], phasic[valid]
-        out[0] = tonic_v.mean()
-        out[1] = least_squares_slope(work.times[valid], tonic_v)
-        if tonic_v.size >= 2:
-            out[2] = tonic_v.std(ddof=1)
-            out[3] = phasic_v.std(ddof=1)
-        out[4] = phasic_v.max()
-
-        amplitudes = self.scr_amplitudes(signal, valid)
-        out[5] = amplitudes.size
-        if amplitudes.size:
-            out[6] = amplitudes.mean()
+        out[:5] = tonic_phasic_statistics(work.times[valid], tonic[valid], phasic[valid])
+        out[5:] = scr_statistics(self.scr_amplitudes(signal, valid))
         return out
 
     def scr_amplitudes(self, signal: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        """Trough-to-peak amplitudes (µS) of the SCRs in a gap-free signal at the working rate.
+        """Trough-to-peak amplitudes (µS) of the candidate SCRs of a gap-free working signal.
 
+        Every rise is returned (:func:`scr_statistics` applies the amplitude criterion).
         Responses whose rise touches a missing sample are dropped. A rise already under way at
         the window start counts from the first sample, since its peak lies in this window.
         """
@@ -124,5 +168,4 @@ class EdaFeatures(ModalityFeatures):
         peaks, onsets = peaks[has_onset], onsets[which[has_onset]]
         amplitudes = smooth[peaks] - smooth[onsets]
         missing = np.concatenate(([0], np.cumsum(~valid)))
-        keep = (amplitudes >= SCR_MIN_AMPLITUDE_US) & (missing[peaks + 1] == missing[onsets])
-        return amplitudes[keep]
+        return amplitudes[missing[peaks + 1] == missing[onsets]]

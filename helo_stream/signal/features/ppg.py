@@ -47,6 +47,11 @@ class BvpFeatures(ModalityFeatures):
         self._sos = scipy.signal.butter(2, _BAND_HZ, btype="bandpass", output="sos", fs=self.srate)
         self._padlen = sosfiltfilt_padlen(self._sos)
 
+    @property
+    def sos(self) -> np.ndarray:
+        """The cleaning band-pass (second-order sections), shared with the incremental engine."""
+        return self._sos
+
     def clean(self, signal: np.ndarray) -> np.ndarray:
         """Band-pass a gap-free 1-D BVP signal as ``nk.ppg_clean(method="elgendi")`` does."""
         return scipy.signal.sosfiltfilt(self._sos, signal)

@@ -16,10 +16,18 @@ from helo_stream.signal.features.base import (
     sosfiltfilt_padlen,
 )
 
-__all__ = ["RespFeatures"]
+__all__ = [
+    "BAND_HZ",
+    "BREATH_RANGE_S",
+    "DROPOUT_TOLERANCE_S",
+    "MIN_BREATHS",
+    "RespFeatures",
+    "breath_statistics",
+    "resp_block_factor",
+]
 
 #: Pass band of ``nk.rsp_clean(method="khodadad2018")``, order 2.
-_BAND_HZ = (0.05, 3.0)
+BAND_HZ: tuple[float, float] = (0.05, 3.0)
 #: Breathing lives below 1 Hz; faster streams (chest 700 Hz) are block-averaged to this rate,
 #: which is what makes a 60 s window cheap without changing the detected breaths.
 _WORKING_RATE_HZ = 25.0
@@ -29,6 +37,61 @@ BREATH_RANGE_S: tuple[float, float] = (1.5, 20.0)
 MIN_BREATHS = 2
 #: Timestamp/sample-count mismatch beyond which a breath is taken to contain dropped samples.
 DROPOUT_TOLERANCE_S = 0.25
+
+
+def resp_block_factor(srate: float) -> int:
+    """Samples averaged per block so that breaths are detected at about 25 Hz (both engines)."""
+    return max(1, math.floor(srate / _WORKING_RATE_HZ))
+
+
+def breath_statistics(
+    *,
+    troughs: np.ndarray,
+    peaks: np.ndarray,
+    depth: np.ndarray,
+    working_rate: float,
+    peak_to_peak_clean: np.ndarray,
+    inhale_clean: np.ndarray,
+    cycle_clean: np.ndarray,
+) -> np.ndarray:
+    """The five breathing features from the breaths of one window.
+
+    Shared by both engines so that a breath's plausibility and the statistics mean the same.
+
+    Parameters
+    ----------
+    troughs, peaks
+        Working-sample indices of ``n >= 2`` breaths, ``troughs[i] < peaks[i] <
+        troughs[i + 1]``; durations come from sample counts (jitter-free), never timestamps.
+    depth
+        ``(n,)`` peak minus preceding trough of the cleaned signal.
+    working_rate
+        Rate (Hz) the indices count at.
+    peak_to_peak_clean, inhale_clean, cycle_clean
+        Whether each span holds no missing or dropped sample: ``(n - 1,)`` from peak ``i`` to
+        ``i + 1``, ``(n,)`` from trough ``i`` to peak ``i``, ``(n - 1,)`` from trough ``i`` to
+        trough ``i + 1``.
+    """
+    out = np.full(5, np.nan)
+    period_s = np.diff(peaks) / working_rate
+    ok = peak_to_peak_clean & (period_s >= BREATH_RANGE_S[0]) & (period_s <= BREATH_RANGE_S[1])
+    if np.count_nonzero(ok) >= MIN_BREATHS:
+        rate = 60.0 / period_s[ok]
+        out[0] = rate.mean()
+        out[1] = rate.std(ddof=1)
+
+    if np.count_nonzero(inhale_clean) >= MIN_BREATHS:
+        out[2] = depth[inhale_clean].mean()
+        out[3] = depth[inhale_clean].std(ddof=1)
+
+    # Whole cycles trough -> peak -> next trough, plausible in length, give the I/E ratio.
+    cycle_s = np.diff(troughs) / working_rate
+    cycle_ok = cycle_clean & (cycle_s >= BREATH_RANGE_S[0]) & (cycle_s <= BREATH_RANGE_S[1])
+    if np.count_nonzero(cycle_ok) >= MIN_BREATHS:
+        inhale = (peaks[:-1] - troughs[:-1])[cycle_ok]
+        exhale = (troughs[1:] - peaks[:-1])[cycle_ok]
+        out[4] = inhale.sum() / exhale.sum()
+    return out
 
 
 class RespFeatures(ModalityFeatures):
@@ -52,15 +115,20 @@ class RespFeatures(ModalityFeatures):
 
     def __init__(self, *, srate: float, features: Sequence[str] | None = None) -> None:
         super().__init__(srate=srate, features=features)
-        if self.srate <= 2.0 * _BAND_HZ[1]:
+        if self.srate <= 2.0 * BAND_HZ[1]:
             raise ValueError(
-                f"RESP features need srate above {2.0 * _BAND_HZ[1]:g} Hz, got {self.srate:g} Hz"
+                f"RESP features need srate above {2.0 * BAND_HZ[1]:g} Hz, got {self.srate:g} Hz"
             )
-        self._factor = max(1, math.floor(self.srate / _WORKING_RATE_HZ))
+        self._factor = resp_block_factor(self.srate)
         self._sos = scipy.signal.butter(
-            2, _BAND_HZ, btype="bandpass", output="sos", fs=self.working_rate
+            2, BAND_HZ, btype="bandpass", output="sos", fs=self.working_rate
         )
         self._padlen = sosfiltfilt_padlen(self._sos)
+
+    @property
+    def block_factor(self) -> int:
+        """Input samples averaged into one working sample."""
+        return self._factor
 
     @property
     def working_rate(self) -> float:
@@ -111,26 +179,12 @@ class RespFeatures(ModalityFeatures):
                 start, stop, tolerance_s=DROPOUT_TOLERANCE_S
             )
 
-        period_s = np.diff(peaks) / work.srate
-        ok = clean_span(peaks[:-1], peaks[1:])
-        ok &= (period_s >= BREATH_RANGE_S[0]) & (period_s <= BREATH_RANGE_S[1])
-        if np.count_nonzero(ok) >= MIN_BREATHS:
-            rate = 60.0 / period_s[ok]
-            out[0] = rate.mean()
-            out[1] = rate.std(ddof=1)
-
-        inhale_ok = clean_span(troughs, peaks)
-        if np.count_nonzero(inhale_ok) >= MIN_BREATHS:
-            depth = (cleaned[peaks] - cleaned[troughs])[inhale_ok]
-            out[2] = depth.mean()
-            out[3] = depth.std(ddof=1)
-
-        # Whole cycles trough -> peak -> next trough, plausible in length, give the I/E ratio.
-        cycle_s = np.diff(troughs) / work.srate
-        cycle_ok = clean_span(troughs[:-1], troughs[1:])
-        cycle_ok &= (cycle_s >= BREATH_RANGE_S[0]) & (cycle_s <= BREATH_RANGE_S[1])
-        if np.count_nonzero(cycle_ok) >= MIN_BREATHS:
-            inhale = (peaks[:-1] - troughs[:-1])[cycle_ok]
-            exhale = (troughs[1:] - peaks[:-1])[cycle_ok]
-            out[4] = inhale.sum() / exhale.sum()
-        return out
+        return breath_statistics(
+            troughs=troughs,
+            peaks=peaks,
+            depth=cleaned[peaks] - cleaned[troughs],
+            working_rate=work.srate,
+            peak_to_peak_clean=clean_span(peaks[:-1], peaks[1:]),
+            inhale_clean=clean_span(troughs, peaks),
+            cycle_clean=clean_span(troughs[:-1], troughs[1:]),
+        )

@@ -12,7 +12,13 @@ from typing import Literal
 
 from helo_stream.signal.features import make_extractor
 from helo_stream.signal.incremental.base import IncrementalFeatures, WindowedBatch
+from helo_stream.signal.incremental.cardiac import BvpStream, EcgStream
+from helo_stream.signal.incremental.dmer_peripheral import DmerGsrStream, DmerPpgStream
+from helo_stream.signal.incremental.eda import EdaStream
+from helo_stream.signal.incremental.eeg import EegStream
 from helo_stream.signal.incremental.emg import EmgStream
+from helo_stream.signal.incremental.resp import RespStream
+from helo_stream.signal.incremental.stats import AccStream, TempStream
 
 __all__ = [
     "INCREMENTAL_EXTRACTORS",
@@ -26,7 +32,19 @@ __all__ = [
 Engine = Literal["incremental", "batch"]
 
 INCREMENTAL_EXTRACTORS: dict[str, type[IncrementalFeatures]] = {
-    cls.modality: cls for cls in (EmgStream,)
+    cls.modality: cls
+    for cls in (
+        TempStream,
+        AccStream,
+        EmgStream,
+        EdaStream,
+        RespStream,
+        BvpStream,
+        EcgStream,
+        EegStream,
+        DmerGsrStream,
+        DmerPpgStream,
+    )
 }
 
 
