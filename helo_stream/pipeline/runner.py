@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 IDLE_SLEEP_S = 0.002
 #: The longest the loop sleeps between polls while no window can complete yet (stream health,
 #: late subscribers and a stop request are still served this often).
-MAX_IDLE_SLEEP_S = 0.05
+MAX_IDLE_SLEEP_S = 0.02
 #: How many recent latencies :class:`RunStats` keeps.
 LATENCY_HISTORY = 100_000
 
@@ -448,16 +448,22 @@ class PipelineRunner:
         """How long to sleep with nothing pulled: poll every :data:`IDLE_SLEEP_S` once a window
         can end, sleep until then before.
 
-        A window cannot complete before the LSL clock reaches its end (its last sample is
-        stamped then), so polling at full rate in between only burns CPU: most of a 0.25 s step
-        is spent asleep, and a window still publishes within a poll of its last sample.
+        A window cannot complete before every stream's data has reached its end, and data
+        arrives at the pace its timestamps advance; polling at full rate in between only burns
+        CPU. The wait is measured in the streams' own time (newest sample to next window end),
+        so clock offsets do not matter, and capped at :data:`MAX_IDLE_SLEEP_S`, so a faster
+        than real-time replay still publishes at most one capped sleep late.
         """
-        ends = [s.scheduler.next_end_lsl for s in self.sessions]
-        known = [end for end in ends if end is not None]
-        if len(known) < len(ends) or not known:
-            return IDLE_SLEEP_S
-        wait = min(known) - pylsl.local_clock()
-        return min(max(wait, IDLE_SLEEP_S), MAX_IDLE_SLEEP_S)
+        wait = MAX_IDLE_SLEEP_S
+        for session in self.sessions:
+            end = session.scheduler.next_end_lsl
+            latest = [
+                src.buffer.latest_timestamp for src in session.sources.values() if src.state == "ok"
+            ]
+            if end is None or not latest or None in latest:
+                return IDLE_SLEEP_S
+            wait = min(wait, end - min(t for t in latest if t is not None))
+        return max(wait, IDLE_SLEEP_S)
 
     def _drain(self, stop: threading.Event, *, quiet_s: float = 0.5) -> None:
         """After the source ended: take in everything still queued, until ``quiet_s`` of quiet.

@@ -37,6 +37,8 @@ from helo_stream.recordings.base import (
 from helo_stream.sources.stream_info import profile_stream_info
 
 PROTOCOL_STREAM = "HeLo_Protocol"
+#: How long :meth:`RecordingPlayer.wait_for_consumers` gives marker listeners to connect.
+MARKER_GRACE_S = 1.5
 PROTOCOL_KEY = "protocol"
 
 _NUMPY_DTYPES: dict[str, type[np.generic]] = {
@@ -311,6 +313,15 @@ class RecordingPlayer:
                 break
             if time.monotonic() >= deadline or (stop is not None and stop.is_set()):
                 return False
+            time.sleep(0.02)
+        # Marker listeners (``listen --markers``, a recorder) are optional, but one that is
+        # already looking finds the new outlet within a resolve round; without this grace the
+        # condition in effect at the start, pushed first, would be lost to it.
+        markers = [outlets[t.key] for t in self._tracks if t.is_marker]
+        grace = min(time.monotonic() + MARKER_GRACE_S, deadline)
+        while markers and not all(o.have_consumers() for o in markers):
+            if time.monotonic() >= grace or (stop is not None and stop.is_set()):
+                break
             time.sleep(0.02)
         return True
 

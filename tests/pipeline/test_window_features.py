@@ -102,9 +102,9 @@ def test_engines_agree_on_simulated_streams() -> None:
         )
         for engine in ("incremental", "batch")
     }
-    for name in ("temp", "acc"):  # no filtering or detection: identical by construction
+    for name in ("temp", "acc"):  # running sums vs direct statistics: round-off apart
         np.testing.assert_allclose(
-            tables["incremental"].features[name], tables["batch"].features[name], rtol=1e-12
+            tables["incremental"].features[name], tables["batch"].features[name], rtol=1e-8
         )
     names = WindowFeaturizer.from_pipeline(pipeline).feature_names["bvp"]
     hr = names.index("hr_mean")

@@ -31,8 +31,9 @@ def _dead_subscriber(address: str) -> zmq.Socket:
 def test_dead_subscribers_do_not_slow_the_running_pipeline(simulator, live) -> None:
     simulator()
     address = free_address()
-    # Tiny kernel buffers, so the dead subscribers' queues really fill within the test.
-    pub = ZmqPublisher(address=address, send_hwm=1, socket_options={zmq.SNDBUF: 2048})
+    # Tiny queues and kernel buffers, so the dead subscribers' queues really fill within the
+    # test; the queue still holds one batch (windows completed together are sent together).
+    pub = ZmqPublisher(address=address, send_hwm=8, socket_options={zmq.SNDBUF: 2048})
 
     def fast(config: dict) -> None:
         config["window"].update(length_s=3.0, step_s=0.05)
@@ -49,14 +50,17 @@ def test_dead_subscribers_do_not_slow_the_running_pipeline(simulator, live) -> N
         published = run.runner.stats.published - start_published
         # 20 windows a second kept flowing to the live subscriber, none of them lost
         assert published >= 0.8 * elapsed / 0.05
-        assert len(got) >= published - 2
+        # (a 4 Hz sample completes 5 windows of this 0.05 s step at once, and they are
+        # classified in one batch: that many may still be in flight when the count is taken)
+        assert len(got) >= published - 6
         seqs = [m["seq"] for m in run.messages]
         assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
         latencies = np.array([m["latency_ms"]["window_to_publish"] for m in got])
         assert np.median(latencies) < 100.0
         # ... while the dead subscribers' queues overflowed and ZeroMQ dropped for them only
         waiting = 0
-        while dead[0].poll(200):
+        deadline = time.monotonic() + 1.0  # what was queued, not what keeps coming
+        while time.monotonic() < deadline and dead[0].poll(20):
             dead[0].recv_multipart()
             waiting += 1
         assert waiting < published / 2
