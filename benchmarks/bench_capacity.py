@@ -54,6 +54,7 @@ from bench_latency import (  # this folder is not a package: found through sys.p
     DEFAULT_SESSION,
     E4_PIPELINE,
     REPO,
+    emit_result,
     loadavg,
     machine,
     run_trial,
@@ -234,11 +235,7 @@ def main() -> None:
             "one_process_per_subject": many,
         }
     result["loadavg_end"] = loadavg()
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit_result(result, args.out)
 
 
 if __name__ == "__main__":

@@ -18,14 +18,15 @@ Usage: ``python benchmarks/bench_features.py [--minutes 6] [--out FILE.json]``
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
+import sys
 import time
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_latency import emit_result, loadavg, machine  # this folder is not a package
 
 from helo_stream.config import PIPELINES_DIR, load_pipeline
 from helo_stream.pipeline.features import WindowFeaturizer
@@ -150,15 +151,6 @@ def bench_profile(pipeline_name: str, minutes: float) -> dict:
     return result
 
 
-def machine() -> Mapping[str, object]:
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=6.0, help="stream length per profile")
@@ -166,7 +158,7 @@ def main() -> None:
     args = parser.parse_args()
     if not WESAD.is_dir():
         raise SystemExit(f"real WESAD E4 data not found at {WESAD}")
-    info = dict(machine())
+    info = {**machine(), "loadavg_start": loadavg()}
     result = {
         "benchmark": "features",
         "step_s": STEP_S,
@@ -178,12 +170,8 @@ def main() -> None:
             "respiban_e4": bench_profile("wesad_chest_live.yaml", args.minutes),
         },
     }
-    info["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    info["loadavg_end"] = loadavg()
+    emit_result(result, args.out)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ from bench_latency import (  # this folder is not a package: found through sys.p
     E4_PIPELINE,
     REPO,
     child_env,
+    emit_result,
     loadavg,
     machine,
     stop,
@@ -325,11 +326,7 @@ def main() -> None:
         print(f"[ingest] {profile} ...", file=sys.stderr, flush=True)
         result[profile] = measure(profile, args.seconds, workdir)
     result["loadavg_end"] = loadavg()
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit_result(result, args.out)
 
 
 if __name__ == "__main__":

@@ -113,6 +113,15 @@ def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def emit_result(result: dict[str, Any], out: Path | None) -> None:
+    """Print a benchmark's JSON and, with ``--out``, write the same text there."""
+    text = json.dumps(result, indent=2)
+    print(text)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -649,11 +658,7 @@ def main() -> None:
         result["engines"][engine] = summarize(trial)
         print(json.dumps({engine: result["engines"][engine]}), file=sys.stderr, flush=True)
     result["loadavg_end"] = loadavg()
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit_result(result, args.out)
 
 
 if __name__ == "__main__":

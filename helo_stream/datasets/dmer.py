@@ -21,15 +21,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from helo_stream.datasets.wesad import find_subject_folders
+from helo_stream.recordings import detect_format
+from helo_stream.recordings.base import RecordingError
+
 __all__ = ["dmer_provenance", "is_dmer_data"]
 
 
 def is_dmer_data(path: str | Path) -> bool:
-    """Whether ``path`` is a DMER ``.mat`` file or a folder holding such files."""
-    path = Path(path)
-    if path.is_file():
-        return path.suffix.lower() == ".mat"
-    return path.is_dir() and any(p.suffix.lower() == ".mat" for p in path.iterdir())
+    """Whether ``path`` is DMER data, by the same layout detection the dataset reader uses."""
+    try:
+        recordings = find_subject_folders(path)
+    except RecordingError:
+        return False
+    return any(detect_format(p) == "dmer" for p in recordings)
 
 
 def dmer_provenance(
