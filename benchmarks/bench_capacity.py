@@ -12,11 +12,8 @@ A trial passes when the machine keeps up:
   which the 1x replay follows) grows by less than ``--max-growth`` (0.25 s) from the first to
   the last third of the measured interval, and >= 95 % of the expected messages arrived;
 * p99 latency < 100 ms: the pipeline's own ``window_to_publish`` (from the pull of the sample
-  that completed the window to publish; the LSL hop on one machine adds ~1-2 ms). The
-  end-to-end figures from the pushes are reported next to it: ``end_to_end`` includes the
-  constant ~250 ms wait for the next 4 Hz sample that the clocksync/grid mismatch adds at every
-  N (see bench_latency.py), and ``end_to_end_from_completing_push`` removes it by a heuristic
-  that misattributes a few per cent of windows, so neither is a fair pass/fail figure.
+  that completed the window to publish). The end-to-end figures from the pushes (see
+  bench_latency.py) are reported next to it.
 
 N goes up until the first failure. Profiles:
 

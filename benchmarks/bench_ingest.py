@@ -7,12 +7,16 @@ for ``--seconds``. Three reader processes consume the same streams at the same t
 see identical traffic and machine load:
 
 * ``lslsource``: :class:`~helo_stream.sources.lsl_source.LSLSource` (pull, timestamp checks,
-  health, ring buffer), polled every 2 ms as the pipeline's loop does when idle;
+  health, ring buffer), polled every 2 ms (how the pipeline's loop polled before it learnt to
+  sleep until a window can be complete);
 * ``lslsource_filter``: the same with the pipeline's causal filter per stream (E4: the
   ``wesad_live.yaml`` filters; chest: the ECG band-pass of ``wesad_chest_live.yaml``, 3-45 Hz
   order 3, applied to all 8 channels);
 * ``mne_lsl``: ``mne_lsl.stream.StreamLSL`` (ring buffer, its own acquisition thread) with
-  ``acquisition_delay`` 2 ms (the same polling period) and clocksync.
+  ``acquisition_delay`` 2 ms (the same polling period) and clocksync;
+* ``lslsource_step`` and ``mne_lsl_step``: the same two pulled once per 0.25 s window step,
+  the cadence of the pipeline's loop now (it pulls a subject's streams when its next window can
+  be complete), StreamLSL with ``acquisition_delay`` 0.25 s.
 
 Each reader's CPU is its process's ``psutil`` cpu_times delta over the measured interval,
 reported as CPU milliseconds per second of stream and as % of one core. Process start-up,
@@ -52,8 +56,9 @@ from bench_latency import (  # this folder is not a package: found through sys.p
     write_lsl_config,
 )
 
-READERS = ("lslsource", "lslsource_filter", "mne_lsl")
+READERS = ("lslsource", "lslsource_filter", "mne_lsl", "lslsource_step", "mne_lsl_step")
 POLL_S = 0.002  # helo_stream.pipeline.runner.IDLE_SLEEP_S
+STEP_S = 0.25  # the pipelines' window step
 CHEST_RATE = 700.0
 CHEST_CHANNELS = ("ECG", "EDA", "EMG", "RESP", "TEMP", "ACC_X", "ACC_Y", "ACC_Z")
 
@@ -142,6 +147,8 @@ def reader_main(argv: list[str]) -> None:
     parser.add_argument("--seconds", type=float, required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
+    kind = args.kind.removesuffix("_step")
+    period = STEP_S if args.kind.endswith("_step") else POLL_S
 
     infos = {}
     for sid in args.source_ids:
@@ -149,12 +156,12 @@ def reader_main(argv: list[str]) -> None:
         if not found:
             raise SystemExit(f"no stream {sid}")
         infos[sid] = found[0]
-    if args.kind == "mne_lsl":
+    if kind == "mne_lsl":
         from mne_lsl.stream import StreamLSL
 
         streams = [
             StreamLSL(70.0, source_id=sid).connect(
-                acquisition_delay=POLL_S, processing_flags=["clocksync"], timeout=30
+                acquisition_delay=period, processing_flags=["clocksync"], timeout=30
             )
             for sid in infos
         ]
@@ -177,7 +184,7 @@ def reader_main(argv: list[str]) -> None:
         sources = []
         for sid, info in infos.items():
             flt = None
-            if args.kind == "lslsource_filter":
+            if kind == "lslsource_filter":
                 if args.profile == "e4":
                     flt = stages[sid.rsplit("-", 1)[1]].make_filter()  # <subject>-empatica_e4-bvp
                 else:
@@ -199,8 +206,8 @@ def reader_main(argv: list[str]) -> None:
         def poll() -> None:
             n = sum(src.pull() for src in sources)
             total[0] += n
-            if n == 0:
-                time.sleep(POLL_S)
+            if n == 0 or period > POLL_S:
+                time.sleep(period)
 
         def received() -> int:
             n, total[0] = total[0], 0
@@ -218,10 +225,10 @@ def reader_main(argv: list[str]) -> None:
     n = 0
     while time.monotonic() - t0 < args.seconds:
         poll()
-        if args.kind != "mne_lsl":
+        if kind != "mne_lsl":
             n += received()
     c1, t1 = me.cpu_times(), time.monotonic()
-    if args.kind == "mne_lsl":
+    if kind == "mne_lsl":
         n = received()  # since connect: includes the few seconds before the interval
     cpu = (c1.user + c1.system) - (c0.user + c0.system)
     wall = t1 - t0
@@ -238,7 +245,7 @@ def reader_main(argv: list[str]) -> None:
 
 
 def measure(profile: str, seconds: float, workdir: Path) -> dict[str, Any]:
-    """Replay one profile and run the three readers against it at the same time."""
+    """Replay one profile and run every reader against it at the same time."""
     subject = f"ing{uuid.uuid4().hex[:5]}"
     if profile == "e4":
         ids = [f"{subject}-empatica_e4-{k}" for k in ("bvp", "acc", "eda", "temp")]
@@ -285,10 +292,11 @@ def measure(profile: str, seconds: float, workdir: Path) -> dict[str, Any]:
             stop(proc, timeout=5)
         stop(replay)
     result["loadavg_before"], result["loadavg_after"] = load_before, loadavg()
-    ours = result["lslsource"].get("cpu_ms_per_stream_second")
-    theirs = result["mne_lsl"].get("cpu_ms_per_stream_second")
-    if ours and theirs:
-        result["mne_lsl_over_lslsource"] = round(theirs / ours, 2)
+    for suffix in ("", "_step"):
+        ours = result[f"lslsource{suffix}"].get("cpu_ms_per_stream_second")
+        theirs = result[f"mne_lsl{suffix}"].get("cpu_ms_per_stream_second")
+        if ours and theirs:
+            result[f"mne_lsl_over_lslsource{suffix}"] = round(theirs / ours, 2)
     return result
 
 
@@ -315,7 +323,8 @@ def main() -> None:
         "setup": {
             "measured_s_per_profile": args.seconds,
             "poll_s": POLL_S,
-            "readers": "separate processes, all three at once on the same streams",
+            "step_s": STEP_S,
+            "readers": "separate processes, all five at once on the same streams",
             "e4": "WESAD S2 from 1800 s: BVP 64 Hz, ACC 32 Hz x3, EDA 4 Hz, TEMP 4 Hz",
             "chest": "one 700 Hz x 8-channel float32 stream (NeuroKit2 simulations)",
             "repo": str(REPO),

@@ -10,21 +10,20 @@ What runs, as three processes on this machine (one clock: ``pylsl.local_clock()`
   tcp://127.0.0.1:PORT --engine E`` (60 s windows every 0.25 s), exactly as a user runs it;
 * this process: a ZeroMQ SUB that stamps every message with ``pylsl.local_clock()`` on receipt.
 
-A window (t - L, t] can only be cut once every stream has a sample stamped >= t, so its
-last-sample push time is, per stream, the push time of the first chunk whose last timestamp is
->= t - tol, and the max over the streams (``end_to_end``). ``tol`` is 0.5 ms, not 1 us: the
-pipeline's inlets apply LSL's ``clocksync`` correction, which on one machine is microseconds
-but not zero, so its window ends (computed from corrected stamps) sit microseconds off the
-pushed stamps; 0.5 ms is below every sample period (700 Hz: 1.4 ms).
+A window (t - L, t] is cut once every stream has a sample within half a sampling period of t
+(see :mod:`helo_stream.windows.scheduler`), so its last-sample push time is, per stream, the push
+time of the first chunk whose last timestamp is >= t - tol, and the max over the streams
+(``end_to_end``). ``tol`` is 0.5 ms, not 1 us: the pipeline's inlets apply LSL's ``clocksync``
+correction, which on one machine is microseconds but not zero, so its window ends (computed
+from corrected stamps) sit microseconds off the pushed stamps; 0.5 ms is below every sample
+period (700 Hz: 1.4 ms).
 
-The same jitter makes the pipeline's scheduler (exact comparison, 1e-9 s) often miss the
-sample stamped t by microseconds and wait for the next one: 250 ms later for the E4's 4 Hz
-EDA and TEMP. ``end_to_end_from_completing_push`` therefore also measures from the push of the
-sample the pipeline really waited for (the later of the two candidates pushed before the
-pipeline pulled its completing sample, ``receipt - window_to_publish``): transport, queueing
-and compute only. Also: the pipeline's own ``window_to_publish`` (from its messages'
-``latency_ms``) and the pipeline
-process's CPU (``psutil`` cpu_times delta / wall, % of one core) over the measured interval.
+``end_to_end_from_completing_push`` measures from the push of the sample the pipeline really
+waited for (the later of the two candidates pushed before the pipeline pulled its completing
+sample, ``receipt - window_to_publish``); since the scheduler tolerates half a period it mostly
+equals ``end_to_end``. Also: the pipeline's own ``window_to_publish`` (from its messages'
+``latency_ms``) and the pipeline process's CPU (``psutil`` cpu_times delta / wall, % of one
+core, every thread: liblsl's receiver threads included) over the measured interval.
 
 The baseline, measured in the same run on the same data: the same pipeline with the ``batch``
 feature engine (NeuroKit2 recomputes every window from scratch).

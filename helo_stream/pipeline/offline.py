@@ -42,12 +42,12 @@ from helo_stream.pipeline.features import FeatureTable, WindowFeaturizer, featur
 from helo_stream.recordings.base import Recording, RecordingError
 from helo_stream.sinks.message import build_emotion_message
 from helo_stream.windows.quality import (
-    EXCESS_SAMPLES,
-    LOW_COVERAGE,
     QUALITY_FLAGS,
     SATURATED_FRACTION,
     UNUSABLE_FRACTION,
     assess_window,
+    coverage_flag,
+    range_bounds,
 )
 
 if TYPE_CHECKING:
@@ -166,9 +166,9 @@ def window_quality(
     bad = ~np.isfinite(samples).all(axis=1)
     nonfinite = _prefix(bad)
     outside = pinned = None
-    if ranges is not None and any(r is not None for r in ranges):
-        low = np.array([-np.inf if r is None else r[0] for r in ranges])
-        high = np.array([np.inf if r is None else r[1] for r in ranges])
+    bounds = range_bounds(ranges)
+    if bounds is not None:
+        low, high = bounds
         with np.errstate(invalid="ignore"):
             out_rows = ((samples < low) | (samples > high)).any(axis=1)
             pin_rows = ((samples == low) | (samples == high)).any(axis=1)
@@ -209,11 +209,9 @@ def window_quality(
         if n >= 2 and run_start[b - 1] <= a:
             found.add("flat")
             ok = False
-        if expected > 0:
-            if n < LOW_COVERAGE * expected:
-                found.add("low_coverage")
-            elif n > EXCESS_SAMPLES * expected:
-                found.add("excess_samples")
+        coverage = coverage_flag(n, expected)
+        if coverage is not None:
+            found.add(coverage)
         flags.append(tuple(f for f in QUALITY_FLAGS if f in found))
         usable[k] = ok and n_bad_k <= UNUSABLE_FRACTION * n
     return WindowQualityTable(flags=flags, usable=usable)

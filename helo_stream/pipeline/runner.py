@@ -1,10 +1,14 @@
 """The live pipeline: LSL sources -> windows -> features -> model -> ZeroMQ.
 
-One thread does everything in order (pull every inlet without blocking, cut the windows that are
-complete, compute, publish), so there are no locks and the order of messages is the order of
-windows. One runner can serve several subjects with one model: each subject has its own
-streams, scheduler, feature state and normaliser, and the windows that became complete in one
-pass are classified in a single batched forward pass. Time domains: window bounds and
+One thread does everything in order (pull the inlets, cut the windows that are complete, compute,
+publish), so there are no locks and the order of messages is the order of windows. The loop does
+not poll: each subject's streams are pulled when its next window can be complete (predicted from
+the streams' own timestamps), and if the last samples are still in transit the loop waits on that
+inlet and wakes the moment they arrive. Pulls are then one chunk per stream per window, which is
+what keeps one subject's CPU small and lets many subjects share a core. One runner can serve
+several subjects with one model: each subject has its own streams, scheduler, feature state and
+normaliser, and the windows that became complete in one pass are classified in a single batched
+forward pass. Time domains: window bounds and
 ``published_lsl`` are on the LSL clock (``pylsl.local_clock``); latencies are differences of
 LSL-clock readings taken in this process; ``published_unix`` is the wall clock.
 """
@@ -37,17 +41,21 @@ from helo_stream.sources.resolve import (
     subject_from_source_id,
     visible_modality_inputs,
 )
-from helo_stream.windows.quality import assess_window
+from helo_stream.windows.quality import StreamQuality
 from helo_stream.windows.scheduler import WindowScheduler
 from helo_stream.windows.window import Window
 
 log = logging.getLogger(__name__)
 
-#: How often the loop polls the inlets while a window may complete; bounds the added latency.
+#: Shortest wait of the loop: how often it polls while draining, and while several subjects'
+#: data are in transit at once.
 IDLE_SLEEP_S = 0.002
-#: The longest the loop sleeps between polls while no window can complete yet (stream health,
-#: late subscribers and a stop request are still served this often).
-MAX_IDLE_SLEEP_S = 0.02
+#: The longest the loop sleeps before looking again, and the longest a subject's streams go
+#: unpulled (``until`` is checked this often; a stop request ends the sleep at once).
+MAX_IDLE_SLEEP_S = 0.25
+#: The longest the loop waits on one inlet for data that should have arrived, before pulling
+#: the subject's other streams and re-checking their health.
+MAX_INLET_WAIT_S = 0.1
 #: How many recent latencies :class:`RunStats` keeps.
 LATENCY_HISTORY = 100_000
 
@@ -75,9 +83,15 @@ class SubjectSession:
     scheduler: WindowScheduler
     tracker: FeatureTracker
     normalizer: FeatureNormalizer
+    #: Running window quality of each stream (modality -> counts, fed as the sources buffer).
+    quality: dict[str, StreamQuality] = field(default_factory=dict)
     #: Sequence number of this subject's next message (consumers detect gaps per subject).
     seq: int = 0
     states: dict[str, str] = field(default_factory=dict)
+    #: ``pylsl.local_clock()`` at which the next window can be complete (when to pull again).
+    wake_local: float = float("-inf")
+    #: The stream whose data the next window waits for longest (waited on once it is due).
+    wait_on: LSLSource | None = None
 
 
 @dataclass
@@ -299,8 +313,14 @@ class PipelineRunner:
         that waits for the subject's required modalities among them.
         """
         tracker = self.featurizer.new_tracker()
+        quality = {}
         for name, source in sources.items():
-            source.on_filtered = _ingest_into(tracker, name)
+            quality[name] = StreamQuality(
+                srate=self.featurizer.stages[name].srate,
+                capacity=source.buffer.capacity,
+                ranges=self._ranges.get(name),
+            )
+            source.on_filtered = _ingest_into(tracker, quality[name], name)
         required = [
             name
             for name, mod in self.pipeline.modalities.items()
@@ -315,9 +335,11 @@ class PipelineRunner:
                 length_s=window.length_s,
                 step_s=window.step_s,
                 required=required,
+                cut_data=False,  # judged and featurised from running state (quality, tracker)
             ),
             tracker=tracker,
             normalizer=self.predictor.new_normalizer(),
+            quality=quality,
         )
         self.sessions.append(session)
         return session
@@ -368,14 +390,18 @@ class PipelineRunner:
 
     # -- work ------------------------------------------------------------------------------
     def step(self) -> int:
-        """Pull every inlet once and publish every window that became complete."""
+        """Pull every inlet once (without waiting) and publish every window that became
+        complete; returns the number of samples pulled."""
         if not self.sessions:
             raise RuntimeError("call open() before step()")
+        return self._serve(self.sessions)
+
+    def _serve(self, sessions: Sequence[SubjectSession]) -> int:
         pulled = 0
-        for session in self.sessions:
+        for session in sessions:
             pulled += sum(source.pull() for source in session.sources.values())
             self._log_state_changes(session)
-        for session in self.sessions:
+        for session in sessions:
             for window in session.scheduler.poll():
                 self._process(window, session)
         self._flush()
@@ -435,35 +461,60 @@ class PipelineRunner:
         self, *, stop: threading.Event | None = None, until: Callable[[], bool] | None = None
     ) -> RunStats:
         """Loop until ``stop`` is set or ``until()`` returns True, then drain once more."""
+        if not self.sessions:
+            raise RuntimeError("call open() before run()")
         stop = stop or threading.Event()
         while not stop.is_set():
             if until is not None and until():
                 self._drain(stop)
                 break
-            if self.step() == 0:
-                time.sleep(self._idle_wait_s())
+            now = pylsl.local_clock()
+            due = [session for session in self.sessions if session.wake_local <= now]
+            if due:
+                self._serve(due)
+                for session in due:
+                    self._plan(session)
+            self._wait(stop)
         return self.stats
 
-    def _idle_wait_s(self) -> float:
-        """How long to sleep with nothing pulled: poll every :data:`IDLE_SLEEP_S` once a window
-        can end, sleep until then before.
+    def _plan(self, session: SubjectSession) -> None:
+        """Set when the subject's next window can be complete, and which stream decides it."""
+        now = pylsl.local_clock()
+        waiting = session.scheduler.waiting_for()
+        session.wait_on = None
+        if waiting is None:  # no required stream delivering: only their health can change
+            session.wake_local = now + MAX_IDLE_SLEEP_S
+            return
+        if not waiting:  # complete already (poll cuts it next turn)
+            session.wake_local = now + IDLE_SLEEP_S
+            return
+        latest = float("-inf")
+        for name, due_lsl in waiting.items():
+            source = session.sources[name]
+            arrival = None if due_lsl is None else source.arrival_local(due_lsl)
+            at = now if arrival is None else arrival
+            if at > latest:
+                latest, session.wait_on = at, source
+        # Pulled at least this often all the same: the prediction is learnt from the pulls.
+        session.wake_local = min(latest, now + MAX_IDLE_SLEEP_S)
 
-        A window cannot complete before every stream's data has reached its end, and data
-        arrives at the pace its timestamps advance; polling at full rate in between only burns
-        CPU. The wait is measured in the streams' own time (newest sample to next window end),
-        so clock offsets do not matter, and capped at :data:`MAX_IDLE_SLEEP_S`, so a faster
-        than real-time replay still publishes at most one capped sleep late.
-        """
-        wait = MAX_IDLE_SLEEP_S
+    def _wait(self, stop: threading.Event) -> None:
+        """Sleep until the next subject is due; if its data are late, wait on that inlet."""
+        now = pylsl.local_clock()
+        first = min(self.sessions, key=lambda session: session.wake_local)
+        delay = first.wake_local - now
+        if delay > 0:
+            stop.wait(min(delay, MAX_IDLE_SLEEP_S))
+            return
+        if first.wait_on is None:
+            return
+        # Due but not arrived: in transit. Wake the moment it arrives, or when another subject
+        # is due (several in transit at once are then polled every IDLE_SLEEP_S).
+        limit = MAX_INLET_WAIT_S
         for session in self.sessions:
-            end = session.scheduler.next_end_lsl
-            latest = [
-                src.buffer.latest_timestamp for src in session.sources.values() if src.state == "ok"
-            ]
-            if end is None or not latest or None in latest:
-                return IDLE_SLEEP_S
-            wait = min(wait, end - min(t for t in latest if t is not None))
-        return max(wait, IDLE_SLEEP_S)
+            if session is not first:
+                limit = min(limit, session.wake_local - now)
+        first.wait_on.pull(timeout=max(limit, IDLE_SLEEP_S))
 
     def _drain(self, stop: threading.Event, *, quiet_s: float = 0.5) -> None:
         """After the source ended: take in everything still queued, until ``quiet_s`` of quiet.
@@ -487,11 +538,11 @@ class PipelineRunner:
         t0 = pylsl.local_clock()
         # A modality without a stream (an optional device that is not there) reads "missing".
         status = {name: window.status.get(name, "missing") for name in self.pipeline.modalities}
-        data, usable_status, quality = self._check_quality(window, status)
+        n_samples, usable_status, quality = self._check_quality(window, status, session)
         features, present = session.tracker.features(
             start_lsl=window.start_lsl,
             end_lsl=window.end_lsl,
-            n_samples={name: len(timestamps) for name, (_, timestamps) in data.items()},
+            n_samples=n_samples,
             status=usable_status,
         )
         for name, vector in features.items():
@@ -597,34 +648,30 @@ class PipelineRunner:
             self.on_message(message)
 
     def _check_quality(
-        self, window: Window, status: dict[str, str]
-    ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, str], dict[str, list[str]]]:
-        """Flag each delivering modality's window, drop unusable rows, and withhold (status
-        ``missing`` for the featurizer only) a modality whose window is not usable."""
-        data: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self, window: Window, status: dict[str, str], session: SubjectSession
+    ) -> tuple[dict[str, int], dict[str, str], dict[str, list[str]]]:
+        """Flag each delivering modality's window, count its usable samples, and withhold
+        (status ``missing`` for the featurizer only) a modality whose window is not usable."""
+        n_samples: dict[str, int] = {}
         usable_status = dict(status)
         quality: dict[str, list[str]] = {}
-        for name, (samples, timestamps) in window.data.items():
+        for name, source in session.sources.items():
             if status.get(name) != "ok":
-                data[name] = (samples, timestamps)
                 continue
-            stage = self.featurizer.stages[name]
-            q = assess_window(
-                samples,
-                timestamps,
-                srate=stage.srate,
-                length_s=window.length_s,
-                ranges=self._ranges.get(name),
+            flags, n_usable, usable = session.quality[name].assess(
+                window.start_lsl,
+                window.end_lsl,
+                lambda source=source: source.buffer.window(window.start_lsl, window.end_lsl),
             )
-            data[name] = (q.samples, q.timestamps_lsl)
-            if not q.usable:
+            n_samples[name] = n_usable
+            if not usable:
                 usable_status[name] = "missing"
-            if q.flags:
-                quality[name] = list(q.flags)
+            if flags:
+                quality[name] = list(flags)
                 counts = self.stats.quality_counts.setdefault(name, {})
-                for flag in q.flags:
+                for flag in flags:
                     counts[flag] = counts.get(flag, 0) + 1
-        return data, usable_status, quality
+        return n_samples, usable_status, quality
 
 
 def _record_into(
@@ -637,9 +684,10 @@ def _record_into(
 
 
 def _ingest_into(
-    tracker: FeatureTracker, modality: str
+    tracker: FeatureTracker, quality: StreamQuality, modality: str
 ) -> Callable[[np.ndarray, np.ndarray], None]:
     def ingest(samples: np.ndarray, timestamps_lsl: np.ndarray) -> None:
+        quality.push(samples, timestamps_lsl)
         tracker.ingest(modality, samples, timestamps_lsl)
 
     return ingest

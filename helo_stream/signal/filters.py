@@ -16,7 +16,12 @@ from typing import Literal
 import numpy as np
 import scipy.signal
 
-__all__ = ["CausalSosFilter", "FilterDesign", "FilterKind"]
+try:  # scipy's compiled kernel behind sosfilt (stable since scipy 1.2)
+    from scipy.signal._sosfilt import _sosfilt as _sosfilt_kernel
+except ImportError:  # pragma: no cover - a scipy without it takes the public function
+    _sosfilt_kernel = None
+
+__all__ = ["CausalSosFilter", "FilterDesign", "FilterKind", "sosfilt_chunk"]
 
 FilterKind = Literal["bandpass", "lowpass", "highpass", "bandstop"]
 FilterDesign = Literal["scipy", "mne"]
@@ -134,7 +139,7 @@ class CausalSosFilter:
         finite = np.isfinite(x)
         if finite.all():
             self._start_channels(x[0], np.flatnonzero(~self._started))
-            y, self._zi = scipy.signal.sosfilt(self.sos, x, axis=0, zi=self._zi)
+            y, self._zi = sosfilt_chunk(self.sos, x, self._zi)
         else:
             y = np.full_like(x, np.nan)
             for ch in range(self.n_channels):
@@ -158,10 +163,29 @@ class CausalSosFilter:
             if not self._started[ch]:
                 self._zi[:, :, ch] = self._zi_unit * x[start]
                 self._started[ch] = True
-            out[start:stop], zi = scipy.signal.sosfilt(
-                self.sos, x[start:stop], zi=self._zi[:, :, ch]
+            y, zi = sosfilt_chunk(
+                self.sos, x[start:stop, np.newaxis], self._zi[:, :, ch : ch + 1]
             )
-            self._zi[:, :, ch] = zi
+            out[start:stop] = y[:, 0]
+            self._zi[:, :, ch : ch + 1] = zi
+
+
+def sosfilt_chunk(
+    sos: np.ndarray, x: np.ndarray, zi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``scipy.signal.sosfilt(sos, x, axis=0, zi=zi)`` for float64 ``x`` (n, ch) and ``zi``
+    (n_sections, 2, ch), without its argument checks.
+
+    The checks cost ~80 us a call, 40 times the filtering of a 0.25 s chunk: on a live stream
+    they were most of the filters' CPU. The arguments come from :class:`CausalSosFilter`, which
+    validated them once.
+    """
+    if _sosfilt_kernel is None:  # pragma: no cover
+        return scipy.signal.sosfilt(sos, x, axis=0, zi=zi)
+    y = np.array(x.T, dtype=np.float64, order="C")  # the kernel filters rows in place
+    state = np.array(zi.transpose(2, 0, 1), dtype=np.float64, order="C")
+    _sosfilt_kernel(sos, y, state)
+    return y.T, state.transpose(1, 2, 0)
 
 
 def _edges(kind: str, low_hz: float | None, high_hz: float | None) -> float | list[float]:

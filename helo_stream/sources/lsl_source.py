@@ -1,4 +1,4 @@
-"""One LSL inlet feeding a ring buffer: non-blocking pulls, timestamp checks, causal filtering.
+"""One LSL inlet feeding a ring buffer: pulls, timestamp checks, causal filtering.
 
 Time domains: sample timestamps are LSL seconds (``_lsl``, the inlet's clock after the
 ``clocksync`` post-processing); ``last_receive_local`` is ``pylsl.local_clock()`` of this
@@ -18,6 +18,7 @@ import pylsl
 from pylsl.util import LostError
 from pylsl.util import TimeoutError as LSLTimeoutError
 
+from helo_stream.sources.arrival import ArrivalModel
 from helo_stream.sources.health import HealthTracker, StreamHealth, StreamState
 from helo_stream.sources.ring_buffer import RingBuffer
 
@@ -156,8 +157,10 @@ class LSLSource:
         self._chunk_samples = min(capacity, max(math.ceil(_PULL_CHUNK_S * rate), _PULL_CHUNK_MIN))
         # liblsl writes each pull straight into this array; it is reused for every pull.
         self._dest = np.empty((self._chunk_samples, self._n_channels), dtype=_NUMERIC_DTYPES[fmt])
+        self._dest_ts = np.empty(self._chunk_samples, dtype=np.float64)
         # When each chunk arrived (local clock), keyed by its newest LSL timestamp.
         self._receipts = RingBuffer(n_channels=1, capacity=_RECEIPTS)
+        self._arrival = ArrivalModel()
         self._last_receive_local: float | None = None
         self._health = HealthTracker(
             nominal_srate=self._srate,
@@ -228,8 +231,15 @@ class LSLSource:
         return self._inlet
 
     # -- data -----------------------------------------------------------------------------
-    def pull(self) -> int:
-        """Move what the inlet holds into the buffer, at most ~10 s of samples, without waiting.
+    def pull(self, timeout: float = 0.0) -> int:
+        """Move what the inlet holds into the buffer, at most ~10 s of samples.
+
+        Parameters
+        ----------
+        timeout : float
+            With 0 (the default) take only what is there. Otherwise wait up to this many
+            seconds for the first sample, then take it and whatever else is there: the loop
+            waits on the stream a window is short of and wakes the moment its data arrive.
 
         Returns
         -------
@@ -247,21 +257,36 @@ class LSLSource:
         accepted = 0
         try:
             for _ in range(self._max_calls):
-                _, timestamps = inlet.pull_chunk(
-                    timeout=0.0,
-                    max_samples=self._chunk_samples,
-                    dest_obj=self._dest,
-                    as_numpy=True,
-                )
-                n = timestamps.shape[0]
+                n = 0
+                if timeout > 0:
+                    # liblsl's fixed-buffer pull waits until the buffer is full: ask for one
+                    # sample with the timeout, then for the rest without waiting.
+                    n = self._pull_into(inlet, 0, 1, timeout)
+                    if n == 0:
+                        break
+                n += self._pull_into(inlet, n, self._chunk_samples - n, 0.0)
                 if n == 0:
                     break
-                accepted += self._ingest(self._dest[:n], timestamps)
+                accepted += self._ingest(self._dest[:n], self._dest_ts[:n].copy())
                 if n < self._chunk_samples:
                     break
         except LostError:
             self._health.mark_lost()
         return accepted
+
+    def _pull_into(self, inlet: pylsl.StreamInlet, at: int, count: int, timeout: float) -> int:
+        """Pull up to ``count`` samples into rows ``at:`` of the reused destination."""
+        if count <= 0:
+            return 0
+        _, timestamps = inlet.pull_chunk(
+            timeout=timeout,
+            max_samples=count,
+            dest_obj=self._dest[at : at + count],
+            as_numpy=True,
+        )
+        n = timestamps.shape[0]
+        self._dest_ts[at : at + n] = timestamps
+        return n
 
     def _ingest(self, chunk: np.ndarray, timestamps_lsl: np.ndarray) -> int:
         """Check, filter and buffer one pulled chunk; returns the number of samples kept."""
@@ -297,6 +322,7 @@ class LSLSource:
         now_local = pylsl.local_clock()
         self._last_receive_local = now_local
         self._receipts.push(np.array([[now_local]]), timestamps_lsl[-1:])
+        self._arrival.observe(now_local, float(timestamps_lsl[-1]))
         return n_keep
 
     def receive_time_local(self, t_lsl: float) -> float | None:
@@ -306,6 +332,12 @@ class LSLSource:
         """
         found = self._receipts.first_at_or_after(t_lsl)
         return None if found is None else float(found[0][0])
+
+    def arrival_local(self, t_lsl: float) -> float | None:
+        """Earliest ``pylsl.local_clock()`` at which the sample stamped ``t_lsl`` can arrive,
+        learnt from this stream's receipts (see :class:`~helo_stream.sources.arrival.ArrivalModel`);
+        None before any sample."""
+        return self._arrival.predict_local(t_lsl)
 
     # -- properties -----------------------------------------------------------------------
     @property

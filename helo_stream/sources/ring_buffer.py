@@ -184,6 +184,17 @@ class RingBuffer:
         cap = self._capacity
         return hi - lo, float(self._ts[(start + lo) % cap]), float(self._ts[(start + hi - 1) % cap])
 
+    def edges(self, t_start: float, t_end: float) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The first row in ``(t_start, t_end]`` and the first row after ``t_end`` (None when
+        there is none), no copies: enough to read running totals stored in the rows."""
+        if self._count == 0:
+            return None, None
+        start, lo, hi = self._bounds(t_start, t_end)
+        cap = self._capacity
+        first = self._data[(start + lo) % cap] if hi > lo else None
+        after = self._data[(start + hi) % cap] if hi < self._count else None
+        return first, after
+
     def first_at_or_after(self, t: float) -> tuple[np.ndarray, float] | None:
         """The oldest held sample whose timestamp is ``>= t`` (a row copy and its time)."""
         if self._count == 0:

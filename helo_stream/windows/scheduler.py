@@ -72,6 +72,9 @@ class WindowScheduler:
     required : collection of str
         Modalities whose streams are waited for while they are ``ok``; the first window end is
         ``max(first timestamp of these streams) + length_s``.
+    cut_data : bool
+        Copy each window's samples into :attr:`Window.data`. A consumer that keeps its own
+        running state (the live pipeline) turns this off and reads only the bounds and states.
 
     Notes
     -----
@@ -88,6 +91,7 @@ class WindowScheduler:
         length_s: float,
         step_s: float,
         required: Collection[str],
+        cut_data: bool = True,
     ) -> None:
         if length_s <= 0 or step_s <= 0:
             raise ValueError(f"length_s and step_s must be positive, got {length_s}, {step_s}")
@@ -103,6 +107,7 @@ class WindowScheduler:
         self.length_s = float(length_s)
         self.step_s = float(step_s)
         self.required: tuple[str, ...] = tuple(required)
+        self.cut_data = bool(cut_data)
         self._t0_lsl: float | None = None
         self._k = 0  # index of the next window end: t0 + k * step
         self._seq = 0
@@ -166,6 +171,28 @@ class WindowScheduler:
             self._k += 1
         return windows
 
+    def waiting_for(self) -> dict[str, float | None] | None:
+        """What the next window is short of: modality -> LSL time its stream must reach.
+
+        The value is None for a stream that has sent nothing yet. An empty dict means a window
+        is complete now (:meth:`poll` returns it); None means no required stream is delivering,
+        so there is nothing to wait for but their health. The loop sleeps on this instead of
+        polling.
+        """
+        delivering = [name for name in self.required if _state_of(self._sources[name]) == "ok"]
+        if not delivering:
+            return None
+        latest = {name: self._sources[name].buffer.latest_timestamp for name in delivering}
+        if self._t0_lsl is None:
+            return {name: None for name, t in latest.items() if t is None}
+        end = self._end(self._k)
+        short: dict[str, float | None] = {}
+        for name, t in latest.items():
+            due = end - self._margin_s[name]
+            if t is None or t < due - TIME_EPS_S:
+                short[name] = None if t is None else due
+        return short
+
     def _skip_to(self, horizon_lsl: float) -> None:
         """After a total outage, resume at the first window ending at or after ``horizon``."""
         assert self._t0_lsl is not None
@@ -177,7 +204,11 @@ class WindowScheduler:
         self, end_lsl: float, states: Mapping[str, WindowStatus], delivering: list[str]
     ) -> Window:
         start_lsl = end_lsl - self.length_s
-        data = {name: src.buffer.window(start_lsl, end_lsl) for name, src in self._sources.items()}
+        data = (
+            {name: src.buffer.window(start_lsl, end_lsl) for name, src in self._sources.items()}
+            if self.cut_data
+            else {}
+        )
         completed: list[float] = []
         for name in delivering:
             receive = getattr(self._sources[name], "receive_time_local", None)

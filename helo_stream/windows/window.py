@@ -24,7 +24,7 @@ class Window:
         Window bounds in LSL seconds; identical for every stream.
     data : dict
         Modality -> (samples (n, ch) float64, timestamps (n,) LSL seconds); possibly empty for
-        a stale or missing stream.
+        a stale or missing stream. Empty when the scheduler does not cut data (``cut_data``).
     status : dict
         Modality -> health state of its stream when the window was cut.
     completed_local : float

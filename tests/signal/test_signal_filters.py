@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.signal
 
-from helo_stream.signal.filters import CausalSosFilter
+from helo_stream.signal.filters import CausalSosFilter, sosfilt_chunk
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -154,3 +154,17 @@ def test_wrong_chunk_shape_raises() -> None:
         filt.process(np.zeros((10, 2)))
     with pytest.raises(ValueError, match=r"shape \(n_samples, 3\)"):
         filt.process(np.zeros(10))
+
+
+def test_sosfilt_chunk_matches_scipy_sosfilt() -> None:
+    """The unchecked fast path gives scipy's output and state, chunk after chunk."""
+    rng = np.random.default_rng(3)
+    sos = scipy.signal.butter(3, [0.5, 8.0], btype="bandpass", fs=64.0, output="sos")
+    x = rng.standard_normal((300, 3))
+    zi_ref = np.zeros((sos.shape[0], 2, 3))
+    zi_fast = zi_ref.copy()
+    for chunk in np.array_split(x, [1, 17, 18, 150]):
+        y_ref, zi_ref = scipy.signal.sosfilt(sos, chunk, axis=0, zi=zi_ref)
+        y_fast, zi_fast = sosfilt_chunk(np.ascontiguousarray(sos), chunk, zi_fast)
+        np.testing.assert_allclose(y_fast, y_ref, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(zi_fast, zi_ref, rtol=0, atol=1e-12)

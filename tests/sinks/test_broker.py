@@ -172,6 +172,10 @@ def test_stop_is_clean_and_frees_the_ports(make_message) -> None:
         assert time.monotonic() - t0 < 1.0
         assert running.closed
         running.stop()  # twice is harmless
+        # A connecting socket left behind keeps reconnecting to the freed port, and Linux may
+        # give such a loopback connect the port itself as its source port (a self-connection),
+        # which would hold it; a publisher goes away with its broker.
+        pub.close()
         with Broker(frontend=frontend, backend=backend) as again:  # ports are free at once
             assert again.frontend_endpoint == frontend
     finally:

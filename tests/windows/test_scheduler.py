@@ -252,3 +252,39 @@ def test_invalid_arguments() -> None:
         WindowScheduler(sources=sources, length_s=1.0, step_s=0.5, required=[])
     with pytest.raises(ValueError):
         WindowScheduler(sources=sources, length_s=0.0, step_s=0.5, required=["a"])
+
+
+def test_waiting_for_names_the_streams_short_of_the_next_window() -> None:
+    sources = {"bvp": FakeSource(64.0), "eda": FakeSource(4.0)}
+    sched = WindowScheduler(sources=sources, length_s=4.0, step_s=0.25, required=list(sources))
+    assert sched.waiting_for() == {"bvp": None, "eda": None}  # nothing sent yet
+    sources["bvp"].feed_until(100.0, t_start=100.0)
+    assert sched.waiting_for() == {"eda": None}
+    sources["eda"].feed_until(100.0, t_start=100.0)
+    assert sched.waiting_for() == {}  # the first end can be fixed: poll now
+    assert sched.poll() == [] and sched.next_end_lsl == 104.0
+    sources["bvp"].feed_until(104.0)
+    sources["eda"].feed_until(103.75)
+    # eda is due half a period (0.125 s) before the end; bvp has reached it
+    assert sched.waiting_for() == {"eda": 104.0 - 0.125}
+    sources["eda"].feed_until(104.0)
+    assert sched.waiting_for() == {}
+    assert [w.end_lsl for w in sched.poll()] == [104.0]
+    due = sched.waiting_for()
+    assert set(due) == {"bvp", "eda"}
+    assert due["bvp"] == pytest.approx(104.25 - 0.5 / 64.0)
+    for src in sources.values():
+        src.health.state = "stale"
+    assert sched.waiting_for() is None  # nothing delivering: nothing to wait for
+
+
+def test_cut_data_off_emits_bounds_without_samples() -> None:
+    sources = _three()
+    sched = WindowScheduler(
+        sources=sources, length_s=4.0, step_s=0.25, required=list(sources), cut_data=False
+    )
+    for src in sources.values():
+        src.feed_until(106.0)
+    windows = sched.poll()
+    assert windows and all(w.data == {} for w in windows)
+    assert windows[0].end_lsl == 100.41 + 4.0
