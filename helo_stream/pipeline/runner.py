@@ -8,9 +8,9 @@ inlet and wakes the moment they arrive. Pulls are then one chunk per stream per 
 what keeps one subject's CPU small and lets many subjects share a core. One runner can serve
 several subjects with one model: each subject has its own streams, scheduler, feature state and
 normaliser, and the windows that became complete in one pass are classified in a single batched
-forward pass. Time domains: window bounds and
-``published_lsl`` are on the LSL clock (``pylsl.local_clock``); latencies are differences of
-LSL-clock readings taken in this process; ``published_unix`` is the wall clock.
+forward pass. Time domains: window bounds and ``published_lsl`` are on the LSL clock
+(``pylsl.local_clock``); latencies are differences of LSL-clock readings taken in this process;
+``published_unix`` is the wall clock.
 """
 
 from __future__ import annotations
@@ -397,6 +397,7 @@ class PipelineRunner:
         return self._serve(self.sessions)
 
     def _serve(self, sessions: Sequence[SubjectSession]) -> int:
+        """Pull these subjects' inlets, then cut, featurise, classify and publish their windows."""
         pulled = 0
         for session in sessions:
             pulled += sum(source.pull() for source in session.sources.values())
