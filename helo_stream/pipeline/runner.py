@@ -510,12 +510,21 @@ class PipelineRunner:
         if first.wait_on is None:
             return
         # Due but not arrived: in transit. Wake the moment it arrives, or when another subject
-        # is due (several in transit at once are then polled every IDLE_SLEEP_S).
+        # is due (several in transit at once are then polled every IDLE_SLEEP_S). Then take in
+        # whichever other stream the window is still short of, the same way, so the subject is
+        # served (every inlet pulled, the window cut) once, when its window is complete.
         limit = MAX_INLET_WAIT_S
         for session in self.sessions:
             if session is not first:
                 limit = min(limit, session.wake_local - now)
-        first.wait_on.pull(timeout=max(limit, IDLE_SLEEP_S))
+        deadline = now + max(limit, IDLE_SLEEP_S)
+        source: LSLSource | None = first.wait_on
+        while source is not None:
+            remaining = deadline - pylsl.local_clock()
+            if remaining <= 0 or source.pull(timeout=remaining) == 0:
+                return
+            waiting = first.scheduler.waiting_for()
+            source = first.sources[next(iter(waiting))] if waiting else None
 
     def _drain(self, stop: threading.Event, *, quiet_s: float = 0.5) -> None:
         """After the source ended: take in everything still queued, until ``quiet_s`` of quiet.

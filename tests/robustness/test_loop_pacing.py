@@ -28,10 +28,11 @@ def test_each_stream_is_pulled_about_once_per_window(simulator, live) -> None:
     elapsed = time.monotonic() - t0
     lags = [pylsl.local_clock() - m["window"]["end"] for m in got[-1:]]
     assert len(got) >= 0.8 * elapsed / 0.25, "windows were missed"
-    # 4 windows a second; polling every 2 ms would be ~500 pulls a second per stream, and the
-    # 20 ms sleeps of a polling loop ~50
+    # 4 windows a second and about 3 pulls each (the wait on the late stream, the pull of the
+    # others, the next wake); polling every 2 ms would be ~500 pulls a second per stream, and
+    # the 20 ms sleeps of a polling loop ~50
     for name, n in pulls.items():
-        assert n / elapsed <= 16, f"{name} pulled {n / elapsed:.0f} times a second"
+        assert n / elapsed <= 20, f"{name} pulled {n / elapsed:.0f} times a second"
     # and still on time: the newest message is about one step behind the stream, not more
     assert lags[0] < 0.75
     # the loop waited on data arrivals, so a window is published soon after its last sample
