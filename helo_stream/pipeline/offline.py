@@ -11,9 +11,10 @@ has ~30 000 windows at a 0.25 s step and Python per-window overhead would domina
 * window bounds, filters and features: :func:`featurize_streams` (the live scheduler's bounds,
   causal filters from the first sample, the pipeline's feature engine);
 * modality states and quality flags (:func:`window_quality`): what the live scheduler and
-  :func:`~helo_stream.windows.quality.assess_window` report, from prefix sums instead of one
-  call per window. A modality whose newest sample is older than ``stale_after_s`` at a window's
-  end is ``stale`` (``missing`` after ``missing_after_s``): what a replay at speed 1 shows live;
+  :func:`~helo_stream.windows.quality.assess_window` report, from the live pipeline's running
+  counts (:class:`~helo_stream.windows.quality.StreamQuality`) instead of one call per window.
+  A modality whose newest sample is older than ``stale_after_s`` at a window's end is ``stale``
+  (``missing`` after ``missing_after_s``): what a replay at speed 1 shows live;
 * the runner's rules: a non-finite feature vector marks its modality absent, and a window with
   no usable modality is skipped (no message, no ``seq``) and never reaches the normaliser;
 * per-subject normalisation: :meth:`~helo_stream.models.normalization.FeatureNormalizer.
@@ -41,14 +42,7 @@ from helo_stream.config import Pipeline
 from helo_stream.pipeline.features import FeatureTable, WindowFeaturizer, featurize_streams
 from helo_stream.recordings.base import Recording, RecordingError
 from helo_stream.sinks.message import build_emotion_message
-from helo_stream.windows.quality import (
-    QUALITY_FLAGS,
-    SATURATED_FRACTION,
-    UNUSABLE_FRACTION,
-    assess_window,
-    coverage_flag,
-    range_bounds,
-)
+from helo_stream.windows.quality import StreamQuality
 
 if TYPE_CHECKING:
     from helo_stream.models.checkpoint import Predictor
@@ -122,7 +116,8 @@ def featurize_recording(
 # -- quality and modality states, vectorised -------------------------------------------------
 @dataclass(frozen=True)
 class WindowQualityTable:
-    """Per-window quality of one modality, as :func:`assess_window` would report it.
+    """Per-window quality of one modality, as
+    :func:`~helo_stream.windows.quality.assess_window` would report it.
 
     Attributes
     ----------
@@ -136,11 +131,6 @@ class WindowQualityTable:
     usable: np.ndarray
 
 
-def _prefix(mask: np.ndarray) -> np.ndarray:
-    """Counts of True in ``mask[:k]`` for every k (length n + 1)."""
-    return np.concatenate(([0], np.cumsum(mask, dtype=np.int64)))
-
-
 def window_quality(
     samples: np.ndarray,
     timestamps: np.ndarray,
@@ -150,70 +140,26 @@ def window_quality(
     length_s: float,
     ranges: Sequence[tuple[float, float] | None] | None = None,
 ) -> WindowQualityTable:
-    """:func:`assess_window` of every window ``(end - length_s, end]`` of one stream at once.
+    """:func:`~helo_stream.windows.quality.assess_window` of every window
+    ``(end - length_s, end]`` of one stream.
 
-    ``samples`` are what the live windows hold: filtered, NaN in unusable rows. Counts of bad,
-    out-of-range and pinned rows come from prefix sums; a window without bad rows is flat when
-    every channel's run of equal values reaching its last sample began at or before its first
-    sample. The rare windows with bad rows (whose flatness is judged after dropping them) go
-    through :func:`assess_window` itself.
+    ``samples`` are what the live windows hold: filtered, NaN in unusable rows. The whole stream
+    goes through the live pipeline's :class:`~helo_stream.windows.quality.StreamQuality` once,
+    so every window is judged from running counts, as live.
     """
     samples = np.asarray(samples, dtype=np.float64)
-    n_rows = samples.shape[0]
-    lo = np.searchsorted(timestamps, window_end - length_s, side="right")
-    hi = np.searchsorted(timestamps, window_end, side="right")
-    count = hi - lo
-    bad = ~np.isfinite(samples).all(axis=1)
-    nonfinite = _prefix(bad)
-    outside = pinned = None
-    bounds = range_bounds(ranges)
-    if bounds is not None:
-        low, high = bounds
-        with np.errstate(invalid="ignore"):
-            out_rows = ((samples < low) | (samples > high)).any(axis=1)
-            pin_rows = ((samples == low) | (samples == high)).any(axis=1)
-        outside, pinned = _prefix(out_rows), _prefix(pin_rows)
-        bad = bad | out_rows
-    n_bad = _prefix(bad)
-    # run_start[i]: first index of the run of rows equal to row i (all channels) ending at i.
-    if n_rows:
-        changed = np.ones(n_rows, dtype=bool)
-        changed[1:] = np.any(samples[1:] != samples[:-1], axis=1)
-        run_start = np.maximum.accumulate(np.where(changed, np.arange(n_rows), 0))
-    else:
-        run_start = np.empty(0, dtype=np.int64)
-    expected = srate * length_s
+    quality = StreamQuality(srate=srate, capacity=max(len(timestamps), 1), ranges=ranges)
+    quality.push(samples, timestamps)
+
+    def cut(end: float) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = np.searchsorted(timestamps, [end - length_s, end], side="right")
+        return samples[lo:hi], timestamps[lo:hi]
+
     flags: list[tuple[str, ...]] = []
     usable = np.zeros(len(window_end), dtype=bool)
-    for k in range(len(window_end)):
-        a, b, n = int(lo[k]), int(hi[k]), int(count[k])
-        if n == 0:
-            flags.append(("low_coverage",))
-            continue
-        n_bad_k = int(n_bad[b] - n_bad[a])
-        if n_bad_k:
-            q = assess_window(
-                samples[a:b], timestamps[a:b], srate=srate, length_s=length_s, ranges=ranges
-            )
-            flags.append(q.flags)
-            usable[k] = q.usable
-            continue
-        found = set()
-        if nonfinite[b] - nonfinite[a]:
-            found.add("nonfinite")
-        if outside is not None and outside[b] - outside[a]:
-            found.add("out_of_range")
-        if pinned is not None and pinned[b] - pinned[a] >= SATURATED_FRACTION * n:
-            found.add("saturated")
-        ok = True
-        if n >= 2 and run_start[b - 1] <= a:
-            found.add("flat")
-            ok = False
-        coverage = coverage_flag(n, expected)
-        if coverage is not None:
-            found.add(coverage)
-        flags.append(tuple(f for f in QUALITY_FLAGS if f in found))
-        usable[k] = ok and n_bad_k <= UNUSABLE_FRACTION * n
+    for k, end in enumerate(window_end.tolist()):
+        found, _, usable[k] = quality.assess(end - length_s, end, lambda end=end: cut(end))
+        flags.append(found)
     return WindowQualityTable(flags=flags, usable=usable)
 
 
