@@ -2,17 +2,22 @@
 
 Without ``--loso`` the pipeline's checkpoint (or ``--checkpoint``) predicts every labelled
 window of each recording at ``--data``, next to the trivial population-mean predictor and the
-condition oracle stored in the checkpoint (means of its training targets). Subjects the
-checkpoint was trained on are flagged: their scores are in-sample.
+condition oracle stored in the checkpoint (means of its training targets), and next to the
+classical reference method (:mod:`helo_stream.evaluation.forest`) fitted here on those of the
+checkpoint's training subjects that ``--data`` holds. Subjects the checkpoint was trained on are
+flagged: their scores are in-sample.
 
-With ``--loso`` every method (HeLo, its two ablations, the late-fusion MLP, multi-label TAILOR)
-is trained once per held-out subject on the others, and scored against the same references on
-both tasks (label distributions, and which labels are present); this is the honest
-subject-independent estimate. Both write ``NAME.md``, ``NAME.json`` and ``NAME.png`` to ``--out``.
+With ``--loso`` every method (HeLo, its two ablations, the late-fusion MLP, multi-label TAILOR,
+the random forest) is trained once per held-out subject on the others, and scored against the
+same references on both tasks (label distributions, and which labels are present); this is the
+honest subject-independent estimate. Both also score how well each distribution separates the
+protocol conditions (decoding), and write ``NAME.md``, ``NAME.json`` and ``NAME.png`` to
+``--out``.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +25,14 @@ import click
 
 from helo_stream.recordings.base import RecordingError
 
-_DEFAULT_METHODS = ("helo", "helo_no_ot", "helo_no_label_corr", "mlp", "tailor")
+_DEFAULT_METHODS = (
+    "helo",
+    "helo_no_ot",
+    "helo_no_label_corr",
+    "helo_no_condition",
+    "mlp",
+    "tailor",
+)
 
 
 def _command_line(parts: list[str]) -> str:
@@ -30,16 +42,28 @@ def _command_line(parts: list[str]) -> str:
 def checkpoint_result(
     predictor: Any, subjects: list[Any], pipeline: Any, *, checkpoint: Path
 ) -> Any:
-    """An :class:`EvaluationResult` of one checkpoint on the labelled windows of ``subjects``."""
+    """An :class:`EvaluationResult` of one checkpoint on the labelled windows of ``subjects``.
+
+    The random forest (:mod:`helo_stream.evaluation.forest`) is fitted on the checkpoint's
+    training subjects found among ``subjects``, z-scored with the checkpoint's normaliser
+    statistics, with its fit seed and ``train_stride``, and read out through the checkpoint's
+    condition means; it is left out (with a note) when none of them is there or the checkpoint
+    stores no condition means.
+    """
     import numpy as np
 
     from helo_stream.datasets.wesad import alignment_rows
     from helo_stream.evaluation.baselines import oracle_predictions
-    from helo_stream.evaluation.fitting import predict_session
-    from helo_stream.evaluation.loso import EvaluationResult, per_window_metrics, sample_windows
+    from helo_stream.evaluation.decoding import decoding_info, decoding_scores
+    from helo_stream.evaluation.fitting import METHODS, predict_session
+    from helo_stream.evaluation.loso import (
+        FOREST,
+        EvaluationResult,
+        per_window_metrics,
+        sample_windows,
+    )
 
     meta = predictor.metadata
-    from helo_stream.evaluation.fitting import METHODS
 
     # Name the model as in LOSO reports (an ablation keeps its name); a foreign one "model".
     model = meta.get("method") if meta.get("method") in METHODS else predictor.model_name
@@ -47,17 +71,23 @@ def checkpoint_result(
     pop = meta.get("population_mean_distribution")
     cond_means = meta.get("condition_mean_distributions")
     has_refs = pop is not None and cond_means is not None
+    trained_on = set(meta.get("train_subjects", []))
+    forest, forest_note = _checkpoint_forest(predictor, subjects, cond_means)
+    if forest is not None:
+        methods.append(FOREST)
     if has_refs:
         pop = np.asarray(pop, dtype=np.float64)
         cond_means = {k: np.asarray(v, dtype=np.float64) for k, v in cond_means.items()}
         methods += ["population_mean", "condition_oracle"]
-    per_subject, n_windows, samples = {}, {}, []
-    trained_on = set(meta.get("train_subjects", []))
+    labels = list(predictor.labels)
+    per_subject, n_windows, samples, decoding = {}, {}, [], {}
     for s in subjects:
         if not s.usable:
             continue
         y = s.session.targets[s.session.labelled]
         preds = {model: predict_session(predictor, s.session)}
+        if forest is not None:
+            preds[FOREST] = forest.predict_session(s.session, predictor.new_normalizer())
         if has_refs:
             conds = s.session.condition[s.session.labelled]
             preds["population_mean"] = np.tile(pop, (len(y), 1))
@@ -69,6 +99,9 @@ def checkpoint_result(
         n_windows[s.subject] = len(y)
         ends = s.session.window_end[s.session.labelled]
         conds = s.session.condition[s.session.labelled]
+        decoding[s.subject] = {
+            m: decoding_scores(preds[m], conds, labels, means=cond_means) for m in methods
+        }
         for i in sample_windows(s.session):
             samples.append(
                 {
@@ -90,11 +123,12 @@ def checkpoint_result(
             "Population mean and condition oracle are the means of the checkpoint's training "
             "targets (stored in its metadata)."
         )
+    notes.append(forest_note)
     if in_sample:
         notes.append(
-            f"IN-SAMPLE: {', '.join(in_sample)} were training subjects of this checkpoint; "
-            "their scores overstate what it does on new people (use --loso for an honest "
-            "estimate)."
+            f"IN-SAMPLE: {', '.join(in_sample)} were training subjects of this checkpoint "
+            "(and of the random forest, where it was fitted); their scores overstate what it "
+            "does on new people (use --loso for an honest estimate)."
         )
     excluded = [f"{s.subject}: {s.excluded_reason}" for s in subjects if not s.usable]
     if excluded:
@@ -105,7 +139,7 @@ def checkpoint_result(
     return EvaluationResult(
         kind="checkpoint",
         methods=methods,
-        labels=list(predictor.labels),
+        labels=labels,
         per_subject=per_subject,
         n_windows=n_windows,
         alignment=alignment_rows(subjects),
@@ -117,9 +151,65 @@ def checkpoint_result(
             "window_length_s": pipeline.config.window.length_s,
             "calibration_s": predictor.new_normalizer().calibration_s,
         },
+        timings={} if forest is None else {"fit_seconds_total": {FOREST: forest.seconds}},
         notes=notes,
+        per_subject_decoding=decoding,
+        decoding=decoding_info(labels, conditions=sorted(cond_means or {})),
         **(multilabel or {}),
     )
+
+
+def _checkpoint_forest(
+    predictor: Any, subjects: list[Any], condition_means: dict[str, Any] | None
+) -> tuple[Any, str]:
+    """The random forest of a checkpoint evaluation and the report's note about it.
+
+    Returns ``(forest or None, note)``: fitted on the checkpoint's training subjects that are in
+    ``subjects`` (with labelled windows), z-scored with the checkpoint's normaliser statistics,
+    every ``train_stride``-th labelled window, seeded with the checkpoint's fit seed.
+    """
+    import numpy as np
+
+    from helo_stream.evaluation.forest import FOREST_PARAMS, fit_forest_on_subjects
+
+    meta = predictor.metadata
+    trained = list(meta.get("train_subjects", []))
+    fit = meta.get("fit_settings") or {}
+    seed, stride = int(fit.get("seed", 0)), int(fit.get("train_stride", 3))
+    found = [s for s in subjects if s.usable and s.subject in set(trained)]
+    if condition_means is None:
+        return None, (
+            "Random forest → condition means left out: the checkpoint stores no condition "
+            "means to read its condition probabilities out with."
+        )
+    if not found:
+        return None, (
+            "Random forest → condition means left out: none of the checkpoint's training "
+            f"subjects ({', '.join(trained) or 'unknown'}) has labelled windows in --data, so "
+            "there is nothing to fit it on."
+        )
+    means = {k: np.asarray(v, dtype=np.float64) for k, v in condition_means.items()}
+    forest = fit_forest_on_subjects(
+        found,
+        predictor.new_normalizer(),
+        means,
+        stride=stride,
+        seed=seed,
+        modalities=list(predictor.feature_names),
+    )
+    names = [s.subject for s in found]
+    missing = sorted(set(trained) - set(names))
+    note = (
+        f"Random forest → condition means (classical reference): fitted here on the "
+        f"checkpoint's training subjects found in --data ({', '.join(names)}; "
+        f"{len(names)} of {len(trained)}), z-scored with the checkpoint's normaliser "
+        f"statistics, one labelled window in {stride} ({forest.n_train_windows} windows), "
+        f"{FOREST_PARAMS['n_estimators']} trees, seed {seed}; its condition probabilities are "
+        "mixed over the checkpoint's condition means."
+    )
+    if missing:
+        note += f" Not in --data, so not fitted on: {', '.join(missing)}."
+    return forest, note
 
 
 def _checkpoint_multilabel(predictor: Any, subjects: list[Any], *, model: str) -> dict[str, Any]:
@@ -223,9 +313,9 @@ def _checkpoint_multilabel(predictor: Any, subjects: list[Any], *, model: str) -
 @click.option(
     "--jobs",
     type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Processes for feature extraction and LOSO fits.",
+    default=min(4, os.cpu_count() or 1),
+    show_default="the CPU count, at most 4",
+    help="Processes for feature extraction and LOSO fits (one torch thread each).",
 )
 @click.option(
     "--cache-dir",

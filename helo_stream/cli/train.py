@@ -107,6 +107,7 @@ def checkpoint_metadata(
         "window_length_s": pipeline.config.window.length_s,
         "window_step_s": pipeline.config.training.step_s,
         "calibration_s": pipeline.config.model.calibration_s,
+        "normalization": pipeline.config.model.normalization,
         "population_mean_distribution": fitted.population_mean.tolist(),
         "condition_mean_distributions": {c: v.tolist() for c, v in fitted.condition_means.items()},
         "train_seconds": round(fitted.seconds, 1),
@@ -133,7 +134,9 @@ def checkpoint_metadata(
 )
 @click.option(
     "--method",
-    type=click.Choice(["helo", "helo_no_ot", "helo_no_label_corr", "mlp", "tailor"]),
+    type=click.Choice(
+        ["helo", "helo_no_ot", "helo_no_label_corr", "helo_no_condition", "mlp", "tailor"]
+    ),
     default=None,
     help="Model to train (default: the pipeline's model.name).",
 )

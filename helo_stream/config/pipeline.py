@@ -155,8 +155,7 @@ class TailorSettings(_Strict):
         default=0.5,
         gt=0,
         lt=1,
-        description="Decision threshold: a label is present when its probability is at least "
-        "this.",
+        description="Decision threshold: a label is present when its probability is at least this.",
     )
     present_min_rating: int = Field(
         default=3,
@@ -198,8 +197,14 @@ class ModelConfig(_Strict):
     calibration_s: float = Field(
         default=300.0,
         ge=0,
-        description="Seconds of a subject's own windows used for per-subject feature "
-        "normalisation; population statistics are used until then.",
+        description="Seconds of a subject's own windows before per-subject feature "
+        "normalisation starts; population statistics are used until then.",
+    )
+    normalization: Literal["running", "frozen"] = Field(
+        default="running",
+        description="Per-subject statistics after the calibration period: 'running' uses "
+        "every window of the session so far (updated with each window), 'frozen' the "
+        "calibration windows only. Recorded in the checkpoint at training time.",
     )
     tailor: TailorSettings | None = Field(
         default=None,
@@ -272,6 +277,12 @@ class TrainingConfig(_Strict):
     batch_size: int = Field(default=256, ge=1)
     lr: float = Field(default=1e-3, gt=0)
     lam: float = Field(default=0.1, ge=0, description="Weight of the label-alignment loss.")
+    condition_weight: float = Field(
+        default=1.0,
+        ge=0,
+        description="Weight of HeLo's protocol-condition cross-entropy (its condition read-out "
+        "is built when the training windows span at least two protocol conditions).",
+    )
     seed: int = 0
     data: Path | None = Field(
         default=None,

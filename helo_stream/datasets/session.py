@@ -99,14 +99,26 @@ def build_session_dataset(
 def label_windows(
     recording: Recording, labels: Sequence[str], table: FeatureTable, *, length_s: float
 ) -> SessionDataset:
-    """Attach each condition's rating distribution to the windows that lie inside it."""
+    """Attach each condition's rating distribution to the windows that lie inside it.
+
+    A window lies inside a condition when it does wherever within the alignment's uncertainty
+    the conditions really are: with an E4/chest-strap alignment of ``uncertainty_s`` = u, a
+    window must start at least u after the condition's start and end at least u before its end.
+    The margin comes from the alignment alone (none without one, or with u = 0), so a loosely
+    aligned subject loses the windows whose condition is in doubt and a tightly aligned one
+    keeps (nearly) all of them.
+    """
     n = len(table)
     targets = np.full((n, len(labels)), np.nan)
     condition = np.full(n, "", dtype=object)
     labelled = np.zeros(n, dtype=bool)
     starts = table.window_end - length_s
+    alignment = recording.alignment
+    margin = 0.0
+    if alignment is not None and alignment.uncertainty_s is not None:
+        margin = max(0.0, float(alignment.uncertainty_s))
     for interval in recording.conditions:
-        inside = (starts >= interval.start) & (table.window_end <= interval.end)
+        inside = (starts >= interval.start + margin) & (table.window_end <= interval.end - margin)
         condition[inside] = interval.condition
         if interval.ratings is None:
             continue

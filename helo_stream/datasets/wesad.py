@@ -132,6 +132,9 @@ def _alignment_dict(recording: Any) -> dict[str, Any] | None:
         "protocol_offset_s": a.protocol_offset_s,
         "protocol_confidence": a.protocol_confidence,
         "tap_time_s": a.tap_time_s,
+        "e4_end_after_protocol_s": a.e4_end_after_protocol_s,
+        "decided_by": a.decided_by,
+        "evidence": list(a.evidence),
         "reason": a.reason,
     }
 
@@ -204,7 +207,11 @@ def load_subjects(
 
 
 def alignment_rows(subjects: Sequence[SubjectData]) -> list[dict[str, Any]]:
-    """One JSON-ready row per subject: the alignment found, and whether the subject was used."""
+    """One JSON-ready row per subject: the alignment found, and whether the subject was used.
+
+    ``decided_by`` names the evidence that accepted or rejected the alignment and ``evidence``
+    lists the outcome of every alignment criterion (see :mod:`helo_stream.recordings.e4_sync`).
+    """
     rows = []
     for s in subjects:
         a = s.alignment or {}
@@ -220,10 +227,13 @@ def alignment_rows(subjects: Sequence[SubjectData]) -> list[dict[str, Any]]:
                 "confidence": a.get("confidence"),
                 "uncertainty_s": a.get("uncertainty_s"),
                 "alignment_ok": a.get("ok"),
+                "e4_end_after_protocol_s": a.get("e4_end_after_protocol_s"),
                 "n_windows": len(s.session),
                 "n_labelled": s.session.n_labelled,
                 "rated_conditions": rated,
                 "reason": a.get("reason"),
+                "decided_by": a.get("decided_by"),
+                "evidence": list(a.get("evidence") or ()),
                 "excluded_reason": s.excluded_reason,
                 "notes": list(s.notes),
             }

@@ -3,8 +3,8 @@
 Steps, all using training subjects only:
 
 1. population feature statistics from every window of the training subjects;
-2. each training session z-scored as the live pipeline would (population statistics, then the
-   session's own first ``calibration_s`` seconds, frozen);
+2. each training session z-scored as the live pipeline would (population statistics for the
+   first ``calibration_s`` seconds, then the session's own statistics by ``model.normalization``);
 3. the labelled windows, thinned to every ``train_stride``-th (at a 2 s step consecutive
    60 s windows share 58 s of signal, so the skipped ones add little but cost time);
 4. :func:`helo_stream.training.train_model` (TAILOR:
@@ -62,13 +62,17 @@ __all__ = [
     "training_arrays",
 ]
 
-MethodName = Literal["helo", "helo_no_ot", "helo_no_label_corr", "mlp", "tailor"]
+MethodName = Literal[
+    "helo", "helo_no_ot", "helo_no_label_corr", "helo_no_condition", "mlp", "tailor"
+]
 
-#: Trainable methods: model name in the checkpoint, and the HeLo ablation flags.
+#: Trainable methods: model name in the checkpoint, and the HeLo ablation flags
+#: (``use_conditions``: build the condition read-out when the data have conditions).
 METHODS: dict[str, tuple[str, dict[str, bool]]] = {
     "helo": ("helo", {}),
     "helo_no_ot": ("helo", {"use_ot": False}),
     "helo_no_label_corr": ("helo", {"use_label_correlation": False}),
+    "helo_no_condition": ("helo", {"use_conditions": False}),
     "mlp": ("mlp", {}),
     "tailor": ("tailor", {}),
 }
@@ -85,7 +89,7 @@ class FitSettings:
 
     Attributes
     ----------
-    epochs, batch_size, lr, lam, seed
+    epochs, batch_size, lr, lam, condition_weight, seed
         As in :class:`helo_stream.config.pipeline.TrainingConfig`.
     train_stride
         Keep every n-th labelled window of a training subject.
@@ -107,6 +111,7 @@ class FitSettings:
     batch_size: int = 256
     lr: float = 1e-3
     lam: float = 0.1
+    condition_weight: float = 1.0
     seed: int = 0
     train_stride: int = 3
     val_fraction: float = 0.2
@@ -136,6 +141,7 @@ class FitSettings:
             batch_size=t.batch_size,
             lr=t.lr,
             lam=t.lam,
+            condition_weight=t.condition_weight,
             seed=t.seed,
             tailor=pipeline.config.model.tailor_settings.model_dump(),
         )
@@ -177,9 +183,18 @@ def modality_specs(pipeline: Pipeline) -> tuple[ModalitySpec, ...]:
 
 
 def build_model(
-    method: str, pipeline: Pipeline, settings: FitSettings
+    method: str,
+    pipeline: Pipeline,
+    settings: FitSettings,
+    *,
+    conditions: Sequence[str] = (),
 ) -> tuple[torch.nn.Module, str, dict[str, Any]]:
-    """A freshly initialised model for ``method`` (seeded): ``(module, model_name, config)``."""
+    """A freshly initialised model for ``method`` (seeded): ``(module, model_name, config)``.
+
+    ``conditions`` are the protocol conditions of the training windows; HeLo builds its
+    condition read-out over them (unless the method is the ablation without it, or there are
+    fewer than two).
+    """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {list(METHODS)}")
     model_name, flags = METHODS[method]
@@ -187,7 +202,17 @@ def build_model(
     n_labels = len(pipeline.labels)
     torch.manual_seed(settings.seed)
     if model_name == "helo":
-        config = HeLoConfig(modalities=mods, n_labels=n_labels, d_model=settings.d_model, **flags)
+        flags = dict(flags)
+        names = tuple(sorted({str(c) for c in conditions if str(c)}))
+        if not flags.pop("use_conditions", True) or len(names) < 2:
+            names = ()
+        config = HeLoConfig(
+            modalities=mods,
+            n_labels=n_labels,
+            d_model=settings.d_model,
+            conditions=names,
+            **flags,
+        )
         return HeLo(config), model_name, config.to_dict()
     if model_name == "tailor":
         t = settings.tailor_settings
@@ -215,10 +240,14 @@ def _stack(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 
-def fit_normalizer(subjects: Sequence[SubjectData], *, calibration_s: float) -> FeatureNormalizer:
-    """Population statistics from every window (labelled or not) of the training subjects."""
+def fit_normalizer(subjects: Sequence[SubjectData], pipeline: Pipeline) -> FeatureNormalizer:
+    """Population statistics from every window (labelled or not) of the training subjects,
+    with the pipeline's per-subject rule (``model.calibration_s``, ``model.normalization``)."""
     raw = _stack([s.session.table.features for s in subjects])
-    return FeatureNormalizer.fit_population(raw, calibration_s=calibration_s)
+    model = pipeline.config.model
+    return FeatureNormalizer.fit_population(
+        raw, calibration_s=model.calibration_s, mode=model.normalization
+    )
 
 
 def training_arrays(
@@ -337,12 +366,16 @@ def fit_model(
     if not usable:
         raise ValueError("no training subject has labelled windows")
     start = time.perf_counter()
-    calibration_s = pipeline.config.model.calibration_s
-    normalizer = fit_normalizer(usable, calibration_s=calibration_s)
-    feats, present, targets, groups, _ = training_arrays(
+    normalizer = fit_normalizer(usable, pipeline)
+    feats, present, targets, groups, conds = training_arrays(
         usable, normalizer, stride=settings.train_stride
     )
-    model, model_name, model_config = build_model(method, pipeline, settings)
+    # References from every labelled training window (not thinned).
+    _, _, all_targets, _, all_conds = training_arrays(usable, normalizer, stride=1)
+    means = condition_means(all_targets, all_conds)
+    model, model_name, model_config = build_model(method, pipeline, settings, conditions=conds)
+    if isinstance(model, HeLo):
+        model.set_condition_means(means)
     val_fraction = settings.val_fraction if len(usable) >= 3 else 0.0
     patience = settings.patience if val_fraction > 0 else None
     extra: dict[str, Any] = {}
@@ -372,12 +405,11 @@ def fit_model(
         )
         # Presence references from every labelled training window (not thinned).
         all_presence = _presence_rows(usable, multilabel, stride=1)
-        _, _, _, _, conds = training_arrays(usable, normalizer, stride=1)
         extra = {
             "present_min_rating": min_rating,
             "label_prevalence": all_presence.mean(axis=0),
             "condition_label_prevalence": {
-                str(c): all_presence[conds == c].mean(axis=0) for c in sorted(set(conds))
+                str(c): all_presence[all_conds == c].mean(axis=0) for c in sorted(set(all_conds))
             },
         }
     else:
@@ -387,6 +419,7 @@ def fit_model(
             lr=settings.lr,
             weight_decay=settings.weight_decay,
             lam=settings.lam,
+            condition_weight=settings.condition_weight,
             seed=settings.seed,
             val_fraction=val_fraction,
             patience=patience,
@@ -398,11 +431,10 @@ def fit_model(
             targets=targets,
             config=config,
             groups=groups.astype(str),
+            conditions=conds,
             progress=progress,
             checkpoint_dir=checkpoint_dir,
         )
-    # References from every labelled training window (not thinned).
-    _, _, all_targets, _, all_conds = training_arrays(usable, normalizer, stride=1)
     featurizer = WindowFeaturizer.from_pipeline(pipeline)
     predictor = Predictor(
         model=model,
@@ -420,7 +452,7 @@ def fit_model(
         result=result,
         model_config=model_config,
         population_mean=population_mean(all_targets),
-        condition_means=condition_means(all_targets, all_conds),
+        condition_means=means,
         train_subjects=tuple(s.subject for s in usable),
         n_train_windows=len(targets),
         seconds=time.perf_counter() - start,

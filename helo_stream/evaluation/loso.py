@@ -6,15 +6,23 @@ scored on every labelled window of the held-out subject. Subjects without labell
 failed E4/chest-strap alignment) are listed and take no part in any fold.
 
 The multi-label task is scored on the same folds and windows: TAILOR's presence scores over its
-threshold, and every distribution (HeLo, ablations, MLP, references) turned into a label set by
-:func:`~helo_stream.datasets.multilabel.distribution_to_multilabel` (a label is present when its
-probability is at least ``1 / L``, i.e. above uniform), against presence targets (rated at least
-``present_min_rating``). Two multi-label references come from each fold's training windows: the
-labels present in at least half of them, and the same per true condition (an oracle).
+threshold, and every distribution (HeLo, ablations, MLP, random forest, references) turned into
+a label set by :func:`~helo_stream.datasets.multilabel.distribution_to_multilabel` (a label is
+present when its probability is at least ``1 / L``, i.e. above uniform), against presence
+targets (rated at least ``present_min_rating``). Two multi-label references come from each
+fold's training windows: the labels present in at least half of them, and the same per true
+condition (an oracle).
 
-Each ``(test subject, method)`` task is independent, so tasks run in worker processes on
-request, and finished tasks are stored in ``work_dir`` (keyed by data and settings) so an
-interrupted comparison resumes where it stopped.
+Next to the trained models, every fold fits the classical reference method of
+:mod:`helo_stream.evaluation.forest` (a random forest predicting the protocol condition from the
+same z-scored window features, read out through the fold's condition means) on the same
+training subjects, and every distribution method is scored on decoding the protocol conditions
+(:mod:`helo_stream.evaluation.decoding`) with the fold's condition means.
+
+Each ``(test subject, method)`` task (the forest is a task of its own) is independent, so tasks
+run in worker processes on request, and finished tasks are stored in ``work_dir`` (keyed by data
+and settings; the forest's files also by its version and parameters) so an interrupted
+comparison resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -36,21 +44,27 @@ import numpy as np
 from helo_stream.config import Pipeline, load_pipeline
 from helo_stream.datasets.multilabel import distribution_to_multilabel
 from helo_stream.datasets.wesad import SubjectData, alignment_rows
-from helo_stream.evaluation.baselines import oracle_predictions
+from helo_stream.evaluation.baselines import condition_means, oracle_predictions
+from helo_stream.evaluation.decoding import decoding_info, decoding_scores
 from helo_stream.evaluation.fitting import (
     METHODS,
     MULTILABEL_METHODS,
     FitSettings,
     fit_model,
+    fit_normalizer,
     modality_specs,
     multilabel_targets,
     predict_session,
+    training_arrays,
 )
+from helo_stream.evaluation.forest import FOREST_PARAMS, fit_forest_on_subjects
 from helo_stream.metrics.distribution import MEASURES
 from helo_stream.metrics.multilabel import multilabel_metrics
 from helo_stream.pipeline.features import WindowFeaturizer
 
 __all__ = [
+    "CLASSICAL",
+    "FOREST",
     "METRICS",
     "MULTILABEL_METRICS",
     "MULTILABEL_REFERENCES",
@@ -67,6 +81,12 @@ __all__ = [
 METRICS = MEASURES
 #: Reference predictors computed from the training subjects of each fold.
 REFERENCES: tuple[str, ...] = ("population_mean", "condition_oracle")
+#: The classical reference method (:mod:`helo_stream.evaluation.forest`), fitted in every fold.
+FOREST = "random_forest"
+#: Untrained-by-torch methods compared like the trained ones (report order: after them).
+CLASSICAL: tuple[str, ...] = (FOREST,)
+#: Bumped whenever the forest task changes, so stored forest results are never reused stale.
+FOREST_TASK_VERSION = 1
 #: Multi-label measures reported (keys of
 #: :func:`~helo_stream.metrics.multilabel.multilabel_metrics`).
 MULTILABEL_METRICS: tuple[str, ...] = (
@@ -116,7 +136,8 @@ class EvaluationResult:
         ``"loso"`` (each subject scored by models that never saw it) or ``"checkpoint"``
         (one trained model scored on the given subjects).
     methods
-        Method names in report order (trained models first, then references).
+        Method names in report order (trained models first, then the random forest, then
+        references).
     per_subject
         ``subject -> method -> metric -> mean over that subject's labelled windows``.
     n_windows
@@ -139,6 +160,12 @@ class EvaluationResult:
         ``subject -> method -> multi-label measure`` on the subject's labelled windows.
     multilabel_rules
         ``method -> how its label sets were obtained`` (threshold rule), for the report.
+    per_subject_decoding
+        ``subject -> method -> decoding measure`` (:mod:`helo_stream.evaluation.decoding`;
+        None where it cannot be computed) for every distribution method.
+    decoding
+        :func:`~helo_stream.evaluation.decoding.decoding_info`: how the decoding measures were
+        computed (empty: not scored).
     """
 
     kind: str
@@ -155,6 +182,10 @@ class EvaluationResult:
     multilabel_methods: list[str] = field(default_factory=list)
     per_subject_multilabel: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     multilabel_rules: dict[str, str] = field(default_factory=dict)
+    per_subject_decoding: dict[str, dict[str, dict[str, float | None]]] = field(
+        default_factory=dict
+    )
+    decoding: dict[str, Any] = field(default_factory=dict)
 
 
 def sample_windows(session: Any, *, per_run: int = 1) -> np.ndarray:
@@ -204,6 +235,8 @@ def _run_task(
     progress: bool = False,
 ) -> dict[str, Any]:
     """Fit ``task.method`` without ``task.test`` and predict the test subject's windows."""
+    if task.method == FOREST:
+        return _run_forest_task(task, subjects, pipeline, settings)
     by_name = {s.subject: s for s in subjects}
     test = by_name[task.test]
     train = [s for s in subjects if s.subject != task.test]
@@ -234,6 +267,58 @@ def _run_task(
             fitted.condition_means, cond, fallback=fitted.population_mean
         )
     return out
+
+
+def _run_forest_task(
+    task: _Task, subjects: Sequence[SubjectData], pipeline: Pipeline, settings: FitSettings
+) -> dict[str, Any]:
+    """The random forest of one fold (:mod:`helo_stream.evaluation.forest`).
+
+    Normaliser, condition means and training windows are those of
+    :func:`~helo_stream.evaluation.fitting.fit_model` for the same training subjects (same
+    functions, same ``train_stride``); the test subject is z-scored by a fresh copy of the
+    fold's normaliser streamed through its session, as the models' predictions are. The fold's
+    condition means are stored with the result: the decoding measures need them.
+    """
+    start = time.perf_counter()
+    test = next(s for s in subjects if s.subject == task.test)
+    train = [s for s in subjects if s.subject != task.test and s.usable]
+    if not train:
+        raise ValueError("no training subject has labelled windows")
+    normalizer = fit_normalizer(train, pipeline)
+    _, _, targets, _, conds = training_arrays(train, normalizer, stride=1)
+    means = condition_means(targets, conds)
+    forest = fit_forest_on_subjects(
+        train,
+        normalizer,
+        means,
+        stride=settings.train_stride,
+        seed=settings.seed,
+        modalities=[m.name for m in modality_specs(pipeline)],
+    )
+    pred = forest.predict_session(test.session, normalizer)
+    return {
+        "test": task.test,
+        "method": FOREST,
+        "pred": pred,
+        "seconds": time.perf_counter() - start,
+        "forest_fit_seconds": forest.seconds,
+        "train_subjects": [s.subject for s in train],
+        "val_subjects": [],
+        "best_epoch": None,
+        "epochs_run": None,
+        "n_fit_windows": forest.n_train_windows,
+        "forest_classes": list(forest.conditions),
+        "condition_means": {c: v.tolist() for c, v in means.items()},
+    }
+
+
+def _forest_key() -> str:
+    """What a forest task depends on beyond the shared key: version, parameters, scikit-learn."""
+    import sklearn
+
+    spec = {"v": FOREST_TASK_VERSION, "params": FOREST_PARAMS, "sklearn": sklearn.__version__}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 
 
 _WORKER: dict[str, Any] = {}
@@ -267,7 +352,10 @@ def _worker_task(task: _Task) -> dict[str, Any]:
 
 
 def _task_file(work_dir: Path, task: _Task, *, multilabel_key: str = "") -> Path:
-    """Stored result of one task; multi-label methods also depend on their settings and targets."""
+    """Stored result of one task; multi-label methods also depend on their settings and targets,
+    the forest on its version and parameters."""
+    if task.method == FOREST:
+        return work_dir / f"{task.test}__{task.method}-{_forest_key()}.npz"
     if task.method in MULTILABEL_METHODS:
         return work_dir / f"{task.test}__{task.method}-{multilabel_key}.npz"
     return work_dir / f"{task.test}__{task.method}.npz"
@@ -309,7 +397,7 @@ def run_loso(
     log: Callable[[str], None] | None = None,
     multilabel: dict[str, np.ndarray] | None = None,
 ) -> EvaluationResult:
-    """The full LOSO comparison of ``methods`` plus the references, on both tasks.
+    """The full LOSO comparison of ``methods``, the forest and the references, on both tasks.
 
     Parameters
     ----------
@@ -317,7 +405,8 @@ def run_loso(
         Every subject found; those without labelled windows are reported, not used.
     methods
         Trained methods (keys of :data:`helo_stream.evaluation.fitting.METHODS`); ``"helo"``
-        is always run because the references are computed alongside it.
+        is always run because the references are computed alongside it; the random forest
+        (:data:`FOREST`) is always run too, as a task of its own.
     jobs
         Worker processes (one torch thread each).
     work_dir
@@ -337,7 +426,7 @@ def run_loso(
     methods = ["helo", *[m for m in methods if m != "helo"]]
     usable = [s for s in subjects if s.usable]
     folds = loso_folds([s.subject for s in usable])
-    tasks = [_Task(f.test, m) for f in folds for m in methods]
+    tasks = [_Task(f.test, m) for f in folds for m in [*methods, *CLASSICAL]]
     if multilabel is None:
         multilabel = multilabel_targets(
             usable, pipeline.labels, min_rating=settings.tailor_settings.present_min_rating
@@ -356,6 +445,7 @@ def run_loso(
                     "settings": {k: v for k, v in settings.to_dict().items() if k != "tailor"},
                     "labels": list(pipeline.labels),
                     "calibration_s": pipeline.config.model.calibration_s,
+                    "normalization": pipeline.config.model.normalization,
                     "modalities": specs,
                 },
                 sort_keys=True,
@@ -377,13 +467,16 @@ def run_loso(
         if work_dir is not None:
             _save_task(_task_file(work_dir, task, multilabel_key=ml_key), out)
         if log is not None:
-            log(
-                f"{task.method:<20} test {task.test:<4} {out['seconds']:6.1f} s  "
-                f"best epoch {out['best_epoch']}/{out['epochs_run']}"
+            detail = (
+                f"{out['n_fit_windows']} training windows"
+                if out.get("epochs_run") is None
+                else f"best epoch {out['best_epoch']}/{out['epochs_run']}"
             )
+            log(f"{task.method:<20} test {task.test:<4} {out['seconds']:6.1f} s  {detail}")
 
-    bar = tqdm(total=len(tasks), initial=len(results), desc="LOSO", unit="fit",
-               disable=not progress)
+    bar = tqdm(
+        total=len(tasks), initial=len(results), desc="LOSO", unit="fit", disable=not progress
+    )
     wall = time.perf_counter()
     if jobs <= 1:
         for task in todo:
@@ -403,7 +496,14 @@ def run_loso(
     bar.close()
     wall = time.perf_counter() - wall
     result = _collect(
-        results, usable, subjects, methods, settings, pipeline, wall=wall, jobs=jobs,
+        results,
+        usable,
+        subjects,
+        methods,
+        settings,
+        pipeline,
+        wall=wall,
+        jobs=jobs,
         n_run=len(todo),
     )
     _score_multilabel(result, results, usable, methods, multilabel)
@@ -422,14 +522,18 @@ def _collect(
     jobs: int,
     n_run: int,
 ) -> EvaluationResult:
-    all_methods = [*methods, *REFERENCES]
+    fitted = [*methods, *CLASSICAL]
+    all_methods = [*fitted, *REFERENCES]
+    labels = list(pipeline.labels)
     per_subject: dict[str, dict[str, dict[str, float]]] = {}
+    decoding: dict[str, dict[str, dict[str, float | None]]] = {}
+    fold_conditions: set[str] = set()
     n_windows: dict[str, int] = {}
     samples: list[dict[str, Any]] = []
     fold_info: dict[str, dict[str, Any]] = {}
     for s in usable:
         y = s.session.targets[s.session.labelled]
-        preds = {m: results[_Task(s.subject, m)]["pred"] for m in methods}
+        preds = {m: np.asarray(results[_Task(s.subject, m)]["pred"]) for m in fitted}
         helo = results[_Task(s.subject, "helo")]
         preds.update({r: helo[r] for r in REFERENCES})
         per_subject[s.subject] = {
@@ -442,11 +546,20 @@ def _collect(
                 k: results[_Task(s.subject, m)][k]
                 for k in ("seconds", "val_subjects", "best_epoch", "epochs_run", "n_fit_windows")
             }
-            for m in methods
+            for m in fitted
         }
         fold_info[s.subject]["train_subjects"] = helo["train_subjects"]
         ends = s.session.window_end[s.session.labelled]
         conds = s.session.condition[s.session.labelled]
+        # The fold's condition means (training subjects only), stored with its forest task.
+        means = {
+            c: np.asarray(v, dtype=np.float64)
+            for c, v in results[_Task(s.subject, FOREST)]["condition_means"].items()
+        }
+        fold_conditions.update(means)
+        decoding[s.subject] = {
+            m: decoding_scores(preds[m], conds, labels, means=means) for m in all_methods
+        }
         for i in sample_windows(s.session):
             samples.append(
                 {
@@ -459,11 +572,9 @@ def _collect(
             )
     fit_seconds = {
         m: {s.subject: float(results[_Task(s.subject, m)]["seconds"]) for s in usable}
-        for m in methods
+        for m in fitted
     }
-    excluded = [
-        f"{s.subject}: {s.excluded_reason}" for s in subjects if not s.usable
-    ]
+    excluded = [f"{s.subject}: {s.excluded_reason}" for s in subjects if not s.usable]
     notes = [
         f"Leave-one-subject-out over the {len(usable)} subjects with labelled windows; every "
         "normaliser statistic, early-stopping subject, label correlation and reference of a "
@@ -471,10 +582,18 @@ def _collect(
     ]
     if excluded:
         notes.append("Not used (no labelled windows): " + "; ".join(excluded))
+    notes.append(
+        "Random forest → condition means: a classical reference method fitted in every fold on "
+        "the same z-scored window features and training windows as the neural methods "
+        f"({FOREST_PARAMS['n_estimators']} trees, min. {FOREST_PARAMS['min_samples_leaf']} "
+        "windows per leaf, NaN features left to the forest), predicting the protocol condition; "
+        "its distribution is the predicted condition probabilities mixed over the fold's "
+        "condition means."
+    )
     return EvaluationResult(
         kind="loso",
         methods=all_methods,
-        labels=list(pipeline.labels),
+        labels=labels,
         per_subject=per_subject,
         n_windows=n_windows,
         alignment=alignment_rows(subjects),
@@ -495,9 +614,12 @@ def _collect(
             else None,
             "window_length_s": pipeline.config.window.length_s,
             "calibration_s": pipeline.config.model.calibration_s,
+            "normalization": pipeline.config.model.normalization,
         },
         notes=notes,
         fold_info=fold_info,
+        per_subject_decoding=decoding,
+        decoding=decoding_info(labels, conditions=sorted(fold_conditions)),
     )
 
 
@@ -516,7 +638,7 @@ def _score_multilabel(
     """Add the multi-label task to ``result``: same folds, same windows, as described above."""
     n_labels = len(result.labels)
     rules: dict[str, str] = {}
-    for m in [*methods, *REFERENCES]:
+    for m in [*methods, *CLASSICAL, *REFERENCES]:
         if m in MULTILABEL_METHODS:
             rules[m] = "presence score >= the model's threshold"
         else:
@@ -531,7 +653,7 @@ def _score_multilabel(
         y = np.asarray(multilabel[s.subject], dtype=bool)[lab]
         conds = s.session.condition[lab].astype(str)
         sets: dict[str, np.ndarray] = {}
-        for m in methods:
+        for m in [*methods, *CLASSICAL]:
             out = results[_Task(s.subject, m)]
             if m in MULTILABEL_METHODS:
                 sets[m] = np.asarray(out["scores"]) >= float(out["threshold"])
@@ -548,13 +670,15 @@ def _score_multilabel(
         overall = majority_sets(train_y)
         sets["presence_majority"] = np.tile(overall, (len(y), 1))
         by_cond = {c: majority_sets(train_y[train_c == c]) for c in set(train_c.astype(str))}
-        sets["condition_presence_oracle"] = np.stack(
-            [by_cond.get(c, overall) for c in conds]
-        ) if len(conds) else np.zeros((0, n_labels), dtype=bool)
+        sets["condition_presence_oracle"] = (
+            np.stack([by_cond.get(c, overall) for c in conds])
+            if len(conds)
+            else np.zeros((0, n_labels), dtype=bool)
+        )
         per_subject[s.subject] = {
             m: {k: v for k, v in multilabel_metrics(y, p).items() if k in MULTILABEL_METRICS}
             for m, p in sets.items()
         }
-    result.multilabel_methods = [*methods, *REFERENCES, *MULTILABEL_REFERENCES]
+    result.multilabel_methods = [*methods, *CLASSICAL, *REFERENCES, *MULTILABEL_REFERENCES]
     result.per_subject_multilabel = per_subject
     result.multilabel_rules = rules

@@ -5,6 +5,13 @@ subjects, so every subject counts once whatever its length. Besides the table of
 the report states how much of the gap between the trivial population-mean predictor and the
 condition oracle each trained method closes, and compares the first trained method (HeLo)
 subject by subject with every other method (wins and a two-sided Wilcoxon signed-rank test).
+The classical reference method (random forest → condition means) is one of the compared methods.
+
+A decoding section states, per method, how well the published distribution separates the
+protocol conditions (:mod:`helo_stream.evaluation.decoding`: nearest-condition-mean balanced
+accuracy, stress/amusement against baseline AUROC), mean ± std over the subjects where each is
+defined, and compares the first trained method with the random forest on them subject by
+subject.
 
 When the result holds the multi-label task (LOSO with TAILOR), a second table scores every
 method's label sets with Jaccard accuracy, micro/macro precision, recall, F1 and Hamming loss,
@@ -23,7 +30,9 @@ from typing import Any
 
 import numpy as np
 
+from helo_stream.evaluation.decoding import DECODING_METRICS
 from helo_stream.evaluation.loso import (
+    FOREST,
     METRICS,
     MULTILABEL_METRICS,
     REFERENCES,
@@ -32,9 +41,11 @@ from helo_stream.evaluation.loso import (
 from helo_stream.metrics.distribution import HIGHER_IS_BETTER
 
 __all__ = [
+    "DECODING_TITLES",
     "METHOD_TITLES",
     "METRIC_TITLES",
     "MULTILABEL_TITLES",
+    "decoding_section",
     "gap_closed",
     "multilabel_section",
     "paired_comparison",
@@ -48,8 +59,10 @@ METHOD_TITLES: dict[str, str] = {
     "helo": "HeLo",
     "helo_no_ot": "HeLo w/o OT",
     "helo_no_label_corr": "HeLo w/o label correlation",
+    "helo_no_condition": "HeLo w/o condition read-out",
     "mlp": "Late-fusion MLP",
     "tailor": "TAILOR (multi-label)",
+    FOREST: "Random forest → condition means (classical reference)",
     "presence_majority": "Majority label set (trivial)",
     "condition_presence_oracle": "Condition majority sets (reference)",
     "population_mean": "Population mean (trivial)",
@@ -72,6 +85,11 @@ MULTILABEL_TITLES: dict[str, str] = {
     "macro_recall": "macro R ↑",
     "macro_f1": "macro F1 ↑",
     "hamming_loss": "Hamming ↓",
+}
+DECODING_TITLES: dict[str, str] = {
+    "condition_balanced_accuracy": "Condition bal. acc. ↑",
+    "stress_auroc": "Stress vs baseline AUROC ↑",
+    "amusement_auroc": "Amusement vs baseline AUROC ↑",
 }
 #: Multi-label measures where lower is better.
 MULTILABEL_LOWER_IS_BETTER = frozenset({"hamming_loss"})
@@ -154,18 +172,29 @@ def multilabel_section(result: EvaluationResult) -> dict[str, Any] | None:
     methods = result.multilabel_methods
     summary = {
         m: {
-            k: {"mean": float(_ml_values(result, m, k).mean()),
-                "std": float(_ml_values(result, m, k).std())}
+            k: {
+                "mean": float(_ml_values(result, m, k).mean()),
+                "std": float(_ml_values(result, m, k).std()),
+            }
             for k in MULTILABEL_METRICS
         }
         for m in methods
     }
     paired: dict[str, dict[str, Any]] = {}
     if "tailor" in methods and "helo" in methods:
-        pairs = [(k, _matrix(result, "tailor", k), _matrix(result, "helo", k),
-                  k in HIGHER_IS_BETTER) for k in METRICS]
-        pairs += [(k, _ml_values(result, "tailor", k), _ml_values(result, "helo", k),
-                   k not in MULTILABEL_LOWER_IS_BETTER) for k in MULTILABEL_METRICS]
+        pairs = [
+            (k, _matrix(result, "tailor", k), _matrix(result, "helo", k), k in HIGHER_IS_BETTER)
+            for k in METRICS
+        ]
+        pairs += [
+            (
+                k,
+                _ml_values(result, "tailor", k),
+                _ml_values(result, "helo", k),
+                k not in MULTILABEL_LOWER_IS_BETTER,
+            )
+            for k in MULTILABEL_METRICS
+        ]
         for metric, a, b, higher in pairs:
             diff = a - b
             p = float(wilcoxon(a, b).pvalue) if len(a) >= 2 and np.any(diff != 0) else None
@@ -182,6 +211,69 @@ def multilabel_section(result: EvaluationResult) -> dict[str, Any] | None:
         "summary": summary,
         "per_subject": result.per_subject_multilabel,
         "tailor_vs_helo": paired,
+    }
+
+
+def _defined_summary(values: Sequence[float | None]) -> dict[str, float | int | None]:
+    """Mean ± std (ddof 0) over the defined values, and how many there were."""
+    kept = np.array([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
+    if not len(kept):
+        return {"mean": None, "std": None, "n": 0}
+    return {"mean": float(kept.mean()), "std": float(kept.std()), "n": len(kept)}
+
+
+def _paired_defined(a: Sequence[float | None], b: Sequence[float | None]) -> dict[str, Any]:
+    """Higher-is-better paired comparison over the subjects where both values are defined."""
+    from scipy.stats import wilcoxon
+
+    pairs = [(x, y) for x, y in zip(a, b, strict=True) if x is not None and y is not None]
+    x = np.array([p[0] for p in pairs], dtype=np.float64)
+    y = np.array([p[1] for p in pairs], dtype=np.float64)
+    p: float | None = None
+    if len(x) >= 2 and np.any(x != y):
+        p = float(wilcoxon(x, y).pvalue)
+    return {
+        "wins": int((x > y).sum()),
+        "n": len(x),
+        "wilcoxon_p": p,
+        "mean": float(x.mean()) if len(x) else None,
+        "mean_other": float(y.mean()) if len(y) else None,
+    }
+
+
+def decoding_section(result: EvaluationResult) -> dict[str, Any] | None:
+    """The decoding measures as JSON-ready data (None when the result has none).
+
+    ``summary`` is ``method -> measure -> {"mean", "std", "n"}`` over the subjects where the
+    measure is defined (``n`` of them; mean None when none). ``paired`` compares the first
+    trained method with the random forest subject by subject (subjects where it is better,
+    two-sided Wilcoxon signed-rank p, both means over the same subjects), when both were run.
+    """
+    per_subject = result.per_subject_decoding
+    if not per_subject:
+        return None
+    subjects = list(per_subject)
+    methods = [m for m in result.methods if all(m in per_subject[s] for s in subjects)]
+    metrics = list(result.decoding.get("metrics", DECODING_METRICS))
+
+    def values(method: str, metric: str) -> list[float | None]:
+        return [per_subject[s][method].get(metric) for s in subjects]
+
+    summary = {m: {k: _defined_summary(values(m, k)) for k in metrics} for m in methods}
+    models = [m for m in trained_methods(result) if m != FOREST]
+    paired: dict[str, dict[str, Any]] = {}
+    if models and FOREST in methods:
+        lead = models[0]
+        paired[f"{lead}_vs_{FOREST}"] = {
+            k: _paired_defined(values(lead, k), values(FOREST, k)) for k in metrics
+        }
+    return {
+        **result.decoding,
+        "metrics": metrics,
+        "methods": methods,
+        "summary": summary,
+        "per_subject": per_subject,
+        "paired": paired,
     }
 
 
@@ -222,6 +314,7 @@ def report_dict(result: EvaluationResult, *, title: str, command: str | None) ->
         "fold_info": result.fold_info,
         "samples": result.samples,
         "multilabel": multilabel_section(result),
+        "decoding": decoding_section(result),
     }
 
 
@@ -318,6 +411,8 @@ def render_markdown(data: dict[str, Any], *, figure: str | None) -> str:
                 ]
             )
         lines += _table(["against", *[METRIC_TITLES[k] for k in data["metrics"]]], rows)
+    if data.get("decoding"):
+        lines += _decoding_markdown(data)
     if data.get("multilabel"):
         lines += _multilabel_markdown(data)
     if figure:
@@ -337,6 +432,21 @@ def render_markdown(data: dict[str, Any], *, figure: str | None) -> str:
     lines += _table(
         ["subject", "windows", "method", *[METRIC_TITLES[k] for k in data["metrics"]]], rows
     )
+    if data.get("decoding"):
+        dec = data["decoding"]
+        lines += ["", "Decoding per subject (n/a: not defined for that subject):", ""]
+        rows = [
+            [
+                subject,
+                data["method_titles"].get(m, m),
+                *[_na(per_method[m].get(k), 3) for k in dec["metrics"]],
+            ]
+            for subject, per_method in dec["per_subject"].items()
+            for m in dec["methods"]
+        ]
+        lines += _table(
+            ["subject", "method", *[DECODING_TITLES.get(k, k) for k in dec["metrics"]]], rows
+        )
     lines += ["", "## E4 / chest-strap alignment", ""]
     rows = []
     for a in data["alignment"]:
@@ -353,8 +463,16 @@ def render_markdown(data: dict[str, Any], *, figure: str | None) -> str:
             ]
         )
     lines += _table(
-        ["subject", "used", "method", "offset s", "confidence", "± s", "labelled windows",
-         "evidence"],
+        [
+            "subject",
+            "used",
+            "method",
+            "offset s",
+            "confidence",
+            "± s",
+            "labelled windows",
+            "evidence",
+        ],
         rows,
     )
     notes = [(a["subject"], n) for a in data["alignment"] for n in a["notes"]]
@@ -364,8 +482,19 @@ def render_markdown(data: dict[str, Any], *, figure: str | None) -> str:
     if data["timings"]:
         lines += ["", "## Timings", ""]
         t = data["timings"]
+        per_fold = t.get("fit_seconds_per_fold", {})
         for m, secs in t.get("fit_seconds_total", {}).items():
-            lines.append(f"- {data['method_titles'][m]}: {secs:.0f} s of training over all folds")
+            title = data["method_titles"].get(m, m)
+            folds = per_fold.get(m) or {}
+            if data["kind"] != "loso":
+                lines.append(f"- {title}: {secs:.1f} s of fitting")
+            elif folds:
+                lines.append(
+                    f"- {title}: {secs:.0f} s of training over all folds "
+                    f"({secs / len(folds):.1f} s per fold)"
+                )
+            else:
+                lines.append(f"- {title}: {secs:.0f} s of training over all folds")
         if "wall_seconds_this_run" in t:
             lines.append(
                 f"- wall time of the run that wrote this report: "
@@ -374,6 +503,100 @@ def render_markdown(data: dict[str, Any], *, figure: str | None) -> str:
             )
     lines += ["", "## Settings", "", "```json", json.dumps(data["settings"], indent=2), "```", ""]
     return "\n".join(lines)
+
+
+def _na(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _decoding_markdown(data: dict[str, Any]) -> list[str]:
+    """The decoding table and the lead-method-vs-forest comparison."""
+    dec = data["decoding"]
+    titles = data["method_titles"]
+    n_subj = len(dec["per_subject"])
+    conditions = dec.get("conditions") or []
+    chance = (
+        f" (chance: 1/{len(conditions)} = {1 / len(conditions):.3f} with the "
+        f"{len(conditions)} conditions {', '.join(conditions)})"
+        if conditions
+        else ""
+    )
+    lines = [
+        "",
+        "## Decoding: do the distributions separate the protocol conditions?",
+        "",
+        "Computed per subject from each method's distributions on its labelled windows, then "
+        "mean ± std over the subjects where the measure is defined (a subject lacking one "
+        "of the two conditions of an AUROC is left out of it; the cell then says how many "
+        "subjects it is over).",
+        "",
+        "- Condition bal. acc.: each window is assigned the condition whose training "
+        f"condition mean is nearest ({dec.get('divergence', 'Euclidean distance')}; the "
+        "fold's means in LOSO, the checkpoint's otherwise), against its true condition; "
+        f"balanced accuracy = mean recall over the subject's conditions{chance}.",
+    ]
+    for key, task in dec.get("auroc", {}).items():
+        what = (
+            f"p({task['label']}) as the score"
+            if task["label_in_set"]
+            else f"n/a: the label set has no `{task['label']}`"
+        )
+        lines.append(
+            f"- {DECODING_TITLES.get(key, key).rstrip(' ↑')}: {task['positive']} windows "
+            f"(positive) against {task['negative']} windows (negative), {what}; 0.5 = chance."
+        )
+    lines.append("")
+    candidates = [m for m in dec["methods"] if m != "condition_oracle"]
+    best: dict[str, str] = {}
+    for metric in dec["metrics"]:
+        values = {
+            m: dec["summary"][m][metric]["mean"]
+            for m in candidates
+            if dec["summary"][m][metric]["mean"] is not None
+        }
+        if values:
+            best[metric] = max(values, key=values.__getitem__)
+    rows = []
+    for m in dec["methods"]:
+        cells = [titles.get(m, m)]
+        for metric in dec["metrics"]:
+            s = dec["summary"][m][metric]
+            if s["mean"] is None:
+                cells.append("n/a")
+                continue
+            text = f"{s['mean']:.3f} ± {s['std']:.3f}"
+            text = f"**{text}**" if best.get(metric) == m else text
+            cells.append(f"{text} (n={s['n']})")
+        rows.append(cells)
+    lines += _table(["method", *[DECODING_TITLES.get(k, k) for k in dec["metrics"]]], rows)
+    lines += [
+        "",
+        f"n = subjects the mean is over (of {n_subj}). Bold: best method (the condition "
+        "oracle is a reference, not a method).",
+    ]
+    for key, per_metric in dec["paired"].items():
+        lead, other = key.split("_vs_", 1)
+        lead_t, other_t = titles.get(lead, lead), titles.get(other, other)
+        lines += [
+            "",
+            f"### {lead_t} against the random forest on decoding, subject by subject",
+            "",
+            f"Subjects on which {lead_t} is better / subjects where both are defined, both "
+            "means over those subjects, and the two-sided Wilcoxon signed-rank p-value.",
+            "",
+        ]
+        rows = [
+            [
+                DECODING_TITLES.get(k, k),
+                _na(v["mean"]),
+                _na(v["mean_other"]),
+                f"{v['wins']}/{v['n']}",
+                _fmt(v["wilcoxon_p"], 3),
+            ]
+            for k, v in per_metric.items()
+        ]
+        lines += _table(["measure", lead_t, other_t, f"{lead_t} better", "Wilcoxon p"], rows)
+    return lines
 
 
 def _multilabel_markdown(data: dict[str, Any]) -> list[str]:
@@ -408,9 +631,7 @@ def _multilabel_markdown(data: dict[str, Any]) -> list[str]:
             cells.append(f"**{text}**" if best.get(metric) == m else text)
         cells.append(ml["rules"].get(m, ""))
         rows.append(cells)
-    lines += _table(
-        ["method", *[MULTILABEL_TITLES[k] for k in ml["metrics"]], "label sets"], rows
-    )
+    lines += _table(["method", *[MULTILABEL_TITLES[k] for k in ml["metrics"]], "label sets"], rows)
     if ml["tailor_vs_helo"]:
         lines += [
             "",

@@ -14,8 +14,22 @@ features per modality, anchor ``a``, ``O`` other physiological modalities and ``
     shared transformer      self-attention within P and within   (B, Np + Nb, d)
                             Bh (block mask), then a token MLP
     emotion pooling         one convex mix of tokens per label   (B, L, d)
-    label decoder           label embeddings attend (bias: their (B, L) log-probabilities
-                            cosine-similarity matrix), MLP
+    label decoder           label embeddings attend (bias: their (B, L, d) decoded label tokens
+                            cosine-similarity matrix)
+    condition read-out      (with ``conditions``) a linear head  (B, L) log-probabilities
+                            on the decoded label tokens gives
+                            p(condition); the distribution is
+                            softmax(log(p(c) @ condition means)
+                            + MLP(decoded)); else softmax(MLP)
+
+Why the condition read-out: emotion targets are one self-report per person and condition, so
+they differ between conditions by a few hundredths per label and mostly reflect who rated, not
+what the signals show. Trained on those targets alone (a KL loss), the network learns the
+population mean and little else. With the read-out, the decoded label tokens are also trained
+to recognise the protocol condition (a cross-entropy with strong gradients), the distribution
+is the mixture of the training conditions' mean distributions under that recognition, and the
+label decoder's own logits add what the mixture misses. Without conditions (a dataset with no
+protocol), the model is the plain HeLo head.
 
 Deliberate differences from the authors' code: the label embeddings are a persistent parameter
 (the reference re-draws them every forward pass, so its alignment loss trains nothing), eval mode
@@ -40,6 +54,9 @@ from helo_stream.models.label_attention import EmotionTokenPooling, LabelCorrela
 from helo_stream.models.ot_alignment import OTInteraction
 
 __all__ = ["HeLo", "HeLoConfig", "ModalitySpec", "alignment_loss", "helo_loss"]
+
+#: Smallest mixture probability before the logarithm (keeps log finite for a zero mean entry).
+_MIX_FLOOR = 1e-8
 
 Role = Literal["physiological", "behavioral"]
 
@@ -106,6 +123,13 @@ class HeLoConfig:
         Ablation: without it, no alignment loss and no correlation bias in the label attention.
     modality_dropout
         Training-time probability of dropping a whole modality of a sample (never all of them).
+    conditions
+        Protocol conditions recognised by the condition read-out (module docstring); empty: no
+        read-out. Their mean target distributions are set after training data are known
+        (:meth:`HeLo.set_condition_means`) and saved with the weights.
+    condition_residual
+        With ``conditions``: add the label decoder's logits to the log of the mixture (False:
+        the distribution is the mixture alone).
     """
 
     modalities: tuple[ModalitySpec, ...]
@@ -122,9 +146,16 @@ class HeLoConfig:
     modality_dropout: float = 0.1
     ot_tol: float = 1e-3
     gw_outer_iters: int = 5
+    conditions: tuple[str, ...] = ()
+    condition_residual: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "modalities", _modalities_from(self.modalities))
+        object.__setattr__(self, "conditions", tuple(str(c) for c in self.conditions))
+        if len(set(self.conditions)) != len(self.conditions) or len(self.conditions) == 1:
+            raise ValueError(
+                f"conditions must be empty or at least two unique names, got {self.conditions}"
+            )
         _check_modalities(self.modalities)
         if self.n_labels < 2:
             raise ValueError(f"n_labels must be >= 2, got {self.n_labels}")
@@ -252,6 +283,40 @@ class HeLo(nn.Module):
             dropout=config.dropout,
             use_label_correlation=config.use_label_correlation,
         )
+        n_cond = len(config.conditions)
+        self.condition_head = nn.Linear(config.n_labels * d, n_cond) if n_cond else None
+        # Mean target distribution of each condition (rows in ``config.conditions`` order).
+        # Persistent only with a read-out, so checkpoints of models without one still load.
+        self.register_buffer(
+            "condition_means",
+            torch.full((n_cond, config.n_labels), 1.0 / config.n_labels),
+            persistent=bool(n_cond),
+        )
+
+    def set_condition_means(self, means: Mapping[str, Any]) -> None:
+        """Set the mixture components: ``condition -> (L,)`` mean target distribution.
+
+        Raises
+        ------
+        ValueError
+            A configured condition is missing, or a row is not a distribution.
+        """
+        missing = [c for c in self.config.conditions if c not in means]
+        if missing:
+            raise ValueError(f"no mean distribution for the conditions {missing}")
+        rows = (
+            torch.stack(
+                [torch.as_tensor(means[c], dtype=torch.float32) for c in self.config.conditions]
+            )
+            if self.config.conditions
+            else self.condition_means
+        )
+        if rows.shape != self.condition_means.shape or not bool(torch.isfinite(rows).all()):
+            raise ValueError(f"condition means must be finite, shape {tuple(rows.shape)}")
+        if bool((rows < 0).any()) or not torch.allclose(rows.sum(1), torch.ones(len(rows))):
+            raise ValueError("every condition mean must be a distribution summing to 1")
+        with torch.no_grad():
+            self.condition_means.copy_(rows)
 
     def learned_correlation(self) -> Tensor:
         """``(L, L)`` cosine similarity of the label embeddings."""
@@ -291,6 +356,12 @@ class HeLo(nn.Module):
         present
             Optional ``name -> (B,)`` bool; False marks the whole modality absent for a sample.
         """
+        return self.forward_with_conditions(features, present)[0]
+
+    def forward_with_conditions(
+        self, features: Mapping[str, Tensor], present: Mapping[str, Tensor] | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """:meth:`forward` and the condition logits ``(B, C)`` (None without ``conditions``)."""
         inputs = self.layout.prepare(features, present)
         mask = inputs.present
         if self.training:
@@ -313,8 +384,15 @@ class HeLo(nn.Module):
             fused = phys
         bias = self._set_mask if valid is None else self._set_mask + key_mask(valid)
         fused = self.shared_ffn(self.shared_attention(fused, fused, logit_bias=bias))
-        logits = self.decoder(self.pooling(fused, valid))
-        return F.log_softmax(logits, dim=-1)
+        decoded = self.decoder.decode(self.pooling(fused, valid))
+        if self.condition_head is None:
+            return F.log_softmax(self.decoder.classify(decoded), dim=-1), None
+        condition_logits = F.linear(decoded, self.condition_head.weight, self.condition_head.bias)
+        mixture = torch.softmax(condition_logits, dim=-1) @ self.condition_means
+        logits = torch.log(mixture.clamp_min(_MIX_FLOOR))
+        if self.config.condition_residual:
+            logits = logits + self.decoder.classify(decoded)
+        return F.log_softmax(logits, dim=-1), condition_logits
 
 
 def alignment_loss(model: HeLo, label_corr: Tensor) -> Tensor:
@@ -329,25 +407,43 @@ def alignment_loss(model: HeLo, label_corr: Tensor) -> Tensor:
 
 
 def helo_loss(
-    model: HeLo, log_probs: Tensor, target: Tensor, label_corr: Tensor, *, lam: float
+    model: HeLo,
+    log_probs: Tensor,
+    target: Tensor,
+    label_corr: Tensor,
+    *,
+    lam: float,
+    condition_logits: Tensor | None = None,
+    condition_target: Tensor | None = None,
+    condition_weight: float = 0.0,
 ) -> tuple[Tensor, dict[str, float]]:
-    """HeLo training objective: ``KL(target || pred)`` (batch mean) ``+ lam * alignment``.
+    """HeLo training objective: ``KL(target || pred)`` (batch mean) ``+ lam * alignment``
+    ``+ condition_weight * cross-entropy(condition)``.
 
     The alignment term pulls the label embeddings' cosine-similarity matrix toward the label
     correlation of the training targets; it is 0 (and not computed) when the model was built
-    with ``use_label_correlation=False``.
+    with ``use_label_correlation=False``. The condition term trains the condition read-out on
+    the protocol condition of each window (indices into ``model.config.conditions``; a negative
+    index, e.g. a window of a condition the model does not know, is ignored); it is 0 without
+    condition logits or targets.
 
     Returns
     -------
     tuple
-        The differentiable total loss and ``{"loss", "kl", "align"}`` as floats for logging.
+        The differentiable total loss and ``{"loss", "kl", "align", "condition"}`` as floats
+        for logging.
     """
     kl = F.kl_div(log_probs, target.to(log_probs.dtype), reduction="batchmean")
+    total = kl
+    align = kl.new_zeros(())
     if model.config.use_label_correlation:
         align = alignment_loss(model, label_corr)
-        total = kl + lam * align
-    else:
-        align = kl.new_zeros(())
-        total = kl
-    logged = {"loss": total, "kl": kl, "align": align}
+        total = total + lam * align
+    condition = kl.new_zeros(())
+    if condition_logits is not None and condition_target is not None and condition_weight > 0:
+        known = condition_target >= 0
+        if bool(known.any()):
+            condition = F.cross_entropy(condition_logits[known], condition_target[known])
+            total = total + condition_weight * condition
+    logged = {"loss": total, "kl": kl, "align": align, "condition": condition}
     return total, {key: float(value.detach()) for key, value in logged.items()}

@@ -92,8 +92,8 @@ class LabelCorrelationDecoder(nn.Module):
         bias = self.learned_correlation() if self.use_label_correlation else None
         return queries, bias
 
-    def forward(self, emotion_tokens: Tensor) -> Tensor:
-        """``(B, L, d)`` emotion tokens -> ``(B, L)`` unnormalised label logits."""
+    def decode(self, emotion_tokens: Tensor) -> Tensor:
+        """``(B, L, d)`` emotion tokens -> ``(B, L * d)`` decoded label tokens, flattened."""
         batch = emotion_tokens.shape[0]
         projected, bias = self._query_side()
         queries = self.label_embeddings.unsqueeze(0).expand(batch, -1, -1)
@@ -103,5 +103,13 @@ class LabelCorrelationDecoder(nn.Module):
             logit_bias=bias,
             projected_query=projected.expand(batch, -1, -1, -1),
         )
-        hidden = F.gelu(linear(self.head_hidden, decoded.flatten(1)), approximate="tanh")
+        return decoded.flatten(1)
+
+    def classify(self, decoded: Tensor) -> Tensor:
+        """``(B, L * d)`` decoded label tokens -> ``(B, L)`` unnormalised label logits."""
+        hidden = F.gelu(linear(self.head_hidden, decoded), approximate="tanh")
         return linear(self.head_out, hidden)
+
+    def forward(self, emotion_tokens: Tensor) -> Tensor:
+        """``(B, L, d)`` emotion tokens -> ``(B, L)`` unnormalised label logits."""
+        return self.classify(self.decode(emotion_tokens))

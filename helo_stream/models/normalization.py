@@ -3,21 +3,41 @@
 Physiological baselines differ a lot between people (resting heart rate, skin conductance
 level), so features are z-scored per subject. A live system cannot use a whole session's
 statistics: it starts with population statistics from the training data and, once the first
-``calibration_s`` seconds of the subject's own windows have been seen, switches to statistics of
-exactly those windows, frozen from then on. Training data must be normalised the same way
-(:meth:`FeatureNormalizer.transform_session`), or the model would learn on a distribution the
-live system never produces.
+``calibration_s`` seconds of the subject's own windows have been seen, switches to the subject's
+own statistics. Two rules for those (``mode``):
+
+* ``"running"`` (the default): the statistics of *every* window of the session so far, the
+  current one included, updated with each window. A feature is then read relative to the
+  subject's own range across the states the session has gone through, which removes most of
+  the between-person differences that a short calibration leaves (on WESAD it is what lets the
+  window features separate the protocol conditions across people; see the model card).
+* ``"frozen"``: the statistics of exactly the calibration windows, frozen from then on (the rule
+  of checkpoints written before ``mode`` existed).
+
+Training data must be normalised the same way (:meth:`FeatureNormalizer.transform_session`), or
+the model would learn on a distribution the live system never produces.
+
+>>> import numpy as np
+>>> norm = FeatureNormalizer(population_mean={"eda": [2.0]}, population_std={"eda": [1.0]},
+...                          calibration_s=10.0, mode="running")
+>>> z = norm.transform_session({"eda": np.array([[1.0], [3.0], [5.0]])}, np.array([0.0, 5, 10]))
+>>> [round(float(v), 3) for v in z["eda"][:, 0]]  # population, then all windows so far
+[-1.0, 1.0, 1.225]
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["FeatureNormalizer"]
+__all__ = ["NORMALIZATION_MODES", "FeatureNormalizer", "NormalizationMode"]
+
+NormalizationMode = Literal["running", "frozen"]
+#: The per-subject statistics rules (see the module docstring).
+NORMALIZATION_MODES: tuple[str, ...] = ("running", "frozen")
 
 
 def _as_vector(name: str, value: Any, what: str) -> np.ndarray:
@@ -44,6 +64,9 @@ class FeatureNormalizer:
         few quiet minutes can give a nearly constant feature whose z-scores would explode later.
     min_std
         Absolute floor for every standard deviation.
+    mode
+        ``"running"``: after the calibration period, statistics of every window so far;
+        ``"frozen"``: statistics of the calibration windows only (module docstring).
     """
 
     #: Fewer finite calibration values than this and a feature keeps the population statistics.
@@ -57,6 +80,7 @@ class FeatureNormalizer:
         calibration_s: float = 300.0,
         std_floor_ratio: float = 0.1,
         min_std: float = 1e-6,
+        mode: NormalizationMode = "running",
     ) -> None:
         if set(population_mean) != set(population_std) or not population_mean:
             raise ValueError(
@@ -67,6 +91,9 @@ class FeatureNormalizer:
             raise ValueError(f"calibration_s must be finite and >= 0, got {calibration_s}")
         if not (0.0 <= std_floor_ratio <= 1.0) or not (min_std > 0.0):
             raise ValueError("std_floor_ratio must lie in [0, 1] and min_std be > 0")
+        if mode not in NORMALIZATION_MODES:
+            raise ValueError(f"mode must be one of {list(NORMALIZATION_MODES)}, got {mode!r}")
+        self.mode: NormalizationMode = mode
         self.calibration_s = float(calibration_s)
         self.std_floor_ratio = float(std_floor_ratio)
         self.min_std = float(min_std)
@@ -118,6 +145,11 @@ class FeatureNormalizer:
         self._t0: float | None = None
         self._buffer: dict[str, list[np.ndarray]] = {name: [] for name in self._mean}
         self._subject: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
+        # Running mode: per feature, count, sum and sum of squares of the finite values seen,
+        # in population units ((x - mean) / std) so that the sums stay well conditioned.
+        self._sums: dict[str, np.ndarray] = {
+            name: np.zeros((3, mean.size)) for name, mean in self._mean.items()
+        }
 
     def _subject_stats(
         self, windows: Mapping[str, np.ndarray]
@@ -135,6 +167,20 @@ class FeatureNormalizer:
             std = np.where(enough, np.maximum(np.nanstd(filled, axis=0), floor), pop_std)
             stats[name] = (mean, std)
         return stats
+
+    def _stats_from_sums(
+        self, name: str, count: np.ndarray, s1: np.ndarray, s2: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and floored std from running sums in population units (any leading shape)."""
+        pop_mean, pop_std = self._mean[name], self._std[name]
+        enough = count >= self.MIN_CALIBRATION_VALUES
+        n = np.maximum(count, 1.0)
+        mean_u = s1 / n
+        var_u = np.maximum(s2 / n - mean_u**2, 0.0)
+        floor = np.maximum(self.std_floor_ratio * pop_std, self.min_std)
+        mean = np.where(enough, pop_mean + pop_std * mean_u, pop_mean)
+        std = np.where(enough, np.maximum(pop_std * np.sqrt(var_u), floor), pop_std)
+        return mean, std
 
     def _check_window(self, name: str, value: Any) -> np.ndarray:
         if name not in self._mean:
@@ -165,6 +211,8 @@ class FeatureNormalizer:
         windows = {name: self._check_window(name, value) for name, value in features.items()}
         if self._t0 is None:
             self._t0 = float(t)
+        if self.mode == "running":
+            return self._transform_running(windows, t)
         if self._subject is None and t - self._t0 >= self.calibration_s:
             self._subject = self._subject_stats(self._stacked_buffer())
             self._buffer = {name: [] for name in self._mean}
@@ -178,6 +226,28 @@ class FeatureNormalizer:
             name: ((arr - stats[name][0]) / stats[name][1]).astype(np.float32)
             for name, arr in windows.items()
         }
+
+    def _transform_running(
+        self, windows: Mapping[str, np.ndarray], t: float
+    ) -> dict[str, np.ndarray]:
+        assert self._t0 is not None
+        calibrated = t - self._t0 >= self.calibration_s
+        out = {}
+        for name, arr in windows.items():
+            sums = self._sums[name]
+            finite = np.isfinite(arr)
+            u = np.where(finite, (arr - self._mean[name]) / self._std[name], 0.0)
+            sums[0] += finite
+            sums[1] += u
+            sums[2] += u * u
+            if calibrated:
+                mean, std = self._stats_from_sums(name, sums[0], sums[1], sums[2])
+            else:
+                mean, std = self._mean[name], self._std[name]
+            out[name] = ((arr - mean) / std).astype(np.float32)
+        if calibrated:
+            self._subject = {}  # marks the subject's statistics as in use
+        return out
 
     def _stacked_buffer(self) -> dict[str, np.ndarray]:
         return {
@@ -220,6 +290,8 @@ class FeatureNormalizer:
             return {name: arr.astype(np.float32) for name, arr in arrays.items()}
         done = np.flatnonzero(t - t[0] >= self.calibration_s)
         split = int(done[0]) if done.size else t.size
+        if self.mode == "running":
+            return self._session_running(arrays, split)
         subject = self._subject_stats({name: arr[:split] for name, arr in arrays.items()})
         out = {}
         for name, arr in arrays.items():
@@ -227,6 +299,25 @@ class FeatureNormalizer:
             z[:split] = (arr[:split] - self._mean[name]) / self._std[name]
             z[split:] = (arr[split:] - subject[name][0]) / subject[name][1]
             out[name] = z.astype(np.float32)
+        return out
+
+    def _session_running(
+        self, arrays: Mapping[str, np.ndarray], split: int
+    ) -> dict[str, np.ndarray]:
+        """Running-mode z-scores of a whole session: cumulative sums instead of a loop."""
+        out = {}
+        for name, arr in arrays.items():
+            finite = np.isfinite(arr)
+            u = np.where(finite, (arr - self._mean[name]) / self._std[name], 0.0)
+            mean, std = self._stats_from_sums(
+                name,
+                np.cumsum(finite, axis=0, dtype=np.float64),
+                np.cumsum(u, axis=0),
+                np.cumsum(u * u, axis=0),
+            )
+            mean[:split] = self._mean[name]
+            std[:split] = self._std[name]
+            out[name] = ((arr - mean) / std).astype(np.float32)
         return out
 
     def to_dict(self, *, include_state: bool = False) -> dict[str, Any]:
@@ -241,10 +332,12 @@ class FeatureNormalizer:
             "calibration_s": self.calibration_s,
             "std_floor_ratio": self.std_floor_ratio,
             "min_std": self.min_std,
+            "mode": self.mode,
         }
         if include_state:
             out["state"] = {
                 "t0": self._t0,
+                "sums": {name: sums.tolist() for name, sums in self._sums.items()},
                 "buffer": {
                     name: [row.tolist() for row in rows] for name, rows in self._buffer.items()
                 },
@@ -256,9 +349,13 @@ class FeatureNormalizer:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureNormalizer:
-        """Inverse of :meth:`to_dict` (with or without state)."""
+        """Inverse of :meth:`to_dict` (with or without state).
+
+        A dict without ``mode`` (written before it existed) describes the ``"frozen"`` rule.
+        """
         data = dict(data)
         state = data.pop("state", None)
+        data.setdefault("mode", "frozen")
         norm = cls(**data)
         if state is not None:
             norm._t0 = None if state["t0"] is None else float(state["t0"])
@@ -266,6 +363,9 @@ class FeatureNormalizer:
                 name: [np.asarray(row, dtype=np.float64) for row in state["buffer"].get(name, [])]
                 for name in norm._mean
             }
+            for name, sums in (state.get("sums") or {}).items():
+                if name in norm._sums:
+                    norm._sums[name] = np.asarray(sums, dtype=np.float64).reshape(3, -1)
             if state["subject"] is not None:
                 norm._subject = {
                     name: (np.asarray(m, dtype=np.float64), np.asarray(s, dtype=np.float64))

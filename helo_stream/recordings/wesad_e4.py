@@ -25,7 +25,7 @@ from helo_stream.recordings.base import (
     profile_stream,
     regular_timestamps,
 )
-from helo_stream.recordings.e4_sync import E4Alignment, align_e4_to_protocol
+from helo_stream.recordings.e4_sync import E4Alignment, WristSignal, align_e4_to_protocol
 from helo_stream.recordings.quest import Quest, read_quest
 
 DEVICE = "empatica_e4"
@@ -116,16 +116,16 @@ def _conditions(quest: Quest, alignment: E4Alignment) -> list[ConditionInterval]
     ]
 
 
-def load_wesad_e4(
-    path: str | Path, *, subject: str | None = None, align: bool = True
-) -> Recording:
+def load_wesad_e4(path: str | Path, *, subject: str | None = None, align: bool = True) -> Recording:
     """Read a WESAD subject folder ``SX/`` (or its ``SX_E4_Data/``) into a :class:`Recording`.
 
     Streams are ``empatica_e4.{acc,bvp,eda,temp}`` with unix timestamps. With ``SX_quest.csv``
     beside the data, the conditions (with their PANAS ratings) are placed on the E4 clock by
-    the chest-strap alignment; when that alignment is not trustworthy, ``conditions`` stays
-    empty and ``alignment.ok`` is False with the reason (a warning says so too). ``align=False``
-    skips the alignment (and so the conditions) when only the signals are wanted.
+    the chest-strap alignment (the accelerometer, checked against the E4 end, the taps, and the
+    EDA and heart rate during the stress condition: see :mod:`helo_stream.recordings.e4_sync`);
+    when that alignment is not trustworthy, ``conditions`` stays empty and ``alignment.ok`` is
+    False with the reason and the evidence (a warning says so too). ``align=False`` skips the
+    alignment (and so the conditions) when only the signals are wanted.
     """
     path = Path(path)
     if not path.exists():
@@ -165,11 +165,24 @@ def load_wesad_e4(
         quest = read_quest(quest_file)
         if align:
             acc = streams[f"{DEVICE}.acc"]
+            physiology = {
+                key: WristSignal(
+                    stream.data[:, 0],
+                    stream.nominal_srate,
+                    float(stream.timestamps[0] - acc.timestamps[0]),
+                )
+                for key, stream in (
+                    ("eda", streams[f"{DEVICE}.eda"]),
+                    ("bvp", streams[f"{DEVICE}.bvp"]),
+                )
+            }
             alignment = align_e4_to_protocol(
                 acc.data,
                 acc.nominal_srate,
                 [(c.start_s, c.end_s) for c in quest.conditions],
                 e4_start_unix=e4_start,
+                conditions=[c.condition for c in quest.conditions],
+                **physiology,
             )
             conditions = _conditions(quest, alignment)
             if not alignment.ok:

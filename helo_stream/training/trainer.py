@@ -39,7 +39,7 @@ from helo_stream.training.common import (
 __all__ = ["TrainConfig", "TrainResult", "label_correlation", "train_model"]
 
 _STATE_FILE = "train_state.pt"
-_STATE_VERSION = 1
+_STATE_VERSION = 2  # 2: condition read-out
 #: TrainConfig fields that may change when a run is resumed (they do not alter past epochs).
 _RESUMABLE_CHANGES = ("epochs", "patience", "eval_batch_size")
 
@@ -64,6 +64,8 @@ class TrainConfig:
         Stop after this many epochs without a validation improvement (None: never).
     eval_batch_size
         Batch size for validation forward passes.
+    condition_weight
+        Weight of HeLo's condition cross-entropy (models with a condition read-out only).
     """
 
     epochs: int = 30
@@ -76,12 +78,15 @@ class TrainConfig:
     grad_clip: float | None = 1.0
     patience: int | None = None
     eval_batch_size: int = 4096
+    condition_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.epochs < 0 or self.batch_size < 1 or self.eval_batch_size < 1:
             raise ValueError("epochs must be >= 0 and batch sizes >= 1")
         if not (self.lr > 0 and self.weight_decay >= 0 and self.lam >= 0):
             raise ValueError("lr must be > 0, weight_decay and lam >= 0")
+        if not self.condition_weight >= 0:
+            raise ValueError(f"condition_weight must be >= 0, got {self.condition_weight}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must lie in [0, 1), got {self.val_fraction}")
         if self.grad_clip is not None and self.grad_clip <= 0:
@@ -97,8 +102,9 @@ class TrainResult:
     Attributes
     ----------
     history
-        One dict per epoch: ``epoch`` (1-based), ``train_loss``, ``train_kl``, ``train_align``
-        (sample-weighted means over the epoch, in training mode) and, with validation,
+        One dict per epoch: ``epoch`` (1-based), ``train_loss``, ``train_kl``, ``train_align``,
+        ``train_condition`` (sample-weighted means over the epoch, in training mode) and, with
+        validation,
         ``val_loss`` (KL in nats) plus ``val_<measure>`` for the six distribution measures.
     best_epoch
         Epoch whose weights the model holds (lowest validation KL, else the last epoch).
@@ -147,14 +153,42 @@ def label_correlation(y: np.ndarray) -> np.ndarray:
     return corr
 
 
-def _loss(
-    model: nn.Module, log_probs: Tensor, target: Tensor, label_corr: Tensor, lam: float
+def _forward_loss(
+    model: nn.Module,
+    features: dict[str, Tensor] | None,
+    present: dict[str, Tensor] | None,
+    target: Tensor,
+    label_corr: Tensor,
+    config: TrainConfig,
+    condition_target: Tensor | None,
 ) -> tuple[Tensor, dict[str, float]]:
+    """One batch's forward pass and loss (HeLo: :func:`helo_loss`; other models: KL)."""
     if isinstance(model, HeLo):
-        return helo_loss(model, log_probs, target, label_corr, lam=lam)
-    kl = F.kl_div(log_probs, target, reduction="batchmean")
+        log_probs, condition_logits = model.forward_with_conditions(features, present)
+        return helo_loss(
+            model,
+            log_probs,
+            target,
+            label_corr,
+            lam=config.lam,
+            condition_logits=condition_logits,
+            condition_target=condition_target,
+            condition_weight=config.condition_weight,
+        )
+    kl = F.kl_div(model(features, present), target, reduction="batchmean")
     value = float(kl.detach())
-    return kl, {"loss": value, "kl": value, "align": 0.0}
+    return kl, {"loss": value, "kl": value, "align": 0.0, "condition": 0.0}
+
+
+def condition_indices(conditions: np.ndarray | None, names: tuple[str, ...], n: int) -> Tensor:
+    """``(n,)`` long: each window's index in ``names``, -1 where unknown (or no conditions)."""
+    if conditions is None or not names:
+        return torch.full((n,), -1, dtype=torch.long)
+    cond = np.asarray(conditions).astype(str)
+    if cond.shape != (n,):
+        raise ValueError(f"conditions must have shape ({n},), got {cond.shape}")
+    lookup = {c: i for i, c in enumerate(names)}
+    return torch.as_tensor([lookup.get(c, -1) for c in cond], dtype=torch.long)
 
 
 def _fingerprint(
@@ -164,6 +198,7 @@ def _fingerprint(
     targets: np.ndarray,
     groups: np.ndarray | None,
     config: TrainConfig,
+    conditions: Tensor,
 ) -> dict[str, Any]:
     """What must match for a saved run to be resumed: model, settings and data."""
     digest = hashlib.sha256()
@@ -174,6 +209,7 @@ def _fingerprint(
         digest.update(name.encode())
         digest.update(np.ascontiguousarray(present[name], dtype=bool).tobytes())
     digest.update(np.ascontiguousarray(targets, dtype=np.float64).tobytes())
+    digest.update(conditions.numpy().tobytes())
     return run_fingerprint(
         model, digest=digest, groups=groups, config=config, resumable=_RESUMABLE_CHANGES
     )
@@ -220,6 +256,7 @@ def train_model(
     targets: np.ndarray,
     config: TrainConfig,
     groups: np.ndarray | None = None,
+    conditions: np.ndarray | None = None,
     progress: bool = True,
     checkpoint_dir: Path | None = None,
 ) -> TrainResult:
@@ -241,6 +278,9 @@ def train_model(
         Optimisation settings.
     groups
         ``(N,)`` subject id per sample; validation holds out whole groups.
+    conditions
+        ``(N,)`` protocol condition of each sample, the target of HeLo's condition read-out
+        (``model.config.conditions``); ignored by models without one.
     progress
         Show a tqdm bar (only when stderr is a terminal).
     checkpoint_dir
@@ -271,7 +311,9 @@ def train_model(
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
-    fingerprint = _fingerprint(model, features, present, y, groups, config)
+    names = tuple(getattr(getattr(model, "config", None), "conditions", ()) or ())
+    cond_t = condition_indices(conditions, names, n)
+    fingerprint = _fingerprint(model, features, present, y, groups, config, cond_t)
     history: list[dict[str, float]] = []
     selection = Selection()
     start = 1
@@ -303,10 +345,17 @@ def train_model(
             if stopped_early:
                 break
             model.train()
-            sums = {"loss": 0.0, "kl": 0.0, "align": 0.0}
+            sums = {"loss": 0.0, "kl": 0.0, "align": 0.0, "condition": 0.0}
             for rows in batches(train_t, batch_size=config.batch_size, generator=shuffle):
-                log_probs = model(take_rows(feats, rows), take_rows(flags, rows))
-                loss, parts = _loss(model, log_probs, target_t[rows], corr_t, config.lam)
+                loss, parts = _forward_loss(
+                    model,
+                    take_rows(feats, rows),
+                    take_rows(flags, rows),
+                    target_t[rows],
+                    corr_t,
+                    config,
+                    cond_t[rows],
+                )
                 optimise(
                     model,
                     optimizer,

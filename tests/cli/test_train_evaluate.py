@@ -20,15 +20,20 @@ import yaml
 from click.testing import CliRunner
 
 from helo_stream.cli import main
+from helo_stream.cli.evaluate import checkpoint_result
 from helo_stream.config import load_pipeline
 from helo_stream.datasets.wesad import load_subjects
+from helo_stream.evaluation.decoding import DECODING_METRICS
 from helo_stream.evaluation.fitting import FitSettings, fit_model, predict_session
+from helo_stream.evaluation.forest import fit_forest_on_subjects
+from helo_stream.evaluation.loso import per_window_metrics
 from helo_stream.models import load_checkpoint
 from helo_stream.pipeline.features import WindowFeaturizer
 from helo_stream.pipeline.model_stage import checkpoint_problems
 
 REPO = Path(__file__).resolve().parents[2]
 SUBJECTS = ("S1", "S2", "S3", "S4")
+FOREST_TITLE = "Random forest → condition means (classical reference)"
 
 
 def _demo_module() -> object:
@@ -77,8 +82,14 @@ def _invoke(*args: str) -> tuple[int, str]:
 @pytest.fixture(scope="module")
 def trained(workspace: dict[str, Path]) -> dict[str, object]:
     code, out = _invoke(
-        "train", str(workspace["pipeline"]), "--data", str(workspace["data"]),
-        "--out", str(workspace["root"] / "out"), "--cache-dir", str(workspace["cache"]),
+        "train",
+        str(workspace["pipeline"]),
+        "--data",
+        str(workspace["data"]),
+        "--out",
+        str(workspace["root"] / "out"),
+        "--cache-dir",
+        str(workspace["cache"]),
         "--no-progress",
     )
     assert code == 0, out
@@ -132,12 +143,20 @@ def test_train_resumes_an_interrupted_run(workspace: dict[str, Path]) -> None:
     state = out_dir / ".helo_test.train-state"
     # An "interrupted" run: same settings, stopped after epoch 1 with its state saved.
     fit_model(
-        "helo", subjects, pipeline, settings=FitSettings.from_pipeline(pipeline, epochs=1),
+        "helo",
+        subjects,
+        pipeline,
+        settings=FitSettings.from_pipeline(pipeline, epochs=1),
         checkpoint_dir=state,
     )
     assert (state / "train_state.pt").is_file()
     code, out = _invoke(
-        "train", str(with_data), "--out", str(out_dir), "--cache-dir", str(workspace["cache"]),
+        "train",
+        str(with_data),
+        "--out",
+        str(out_dir),
+        "--cache-dir",
+        str(workspace["cache"]),
         "--no-progress",
     )
     assert code == 0, out
@@ -155,18 +174,39 @@ def test_evaluate_checkpoint_writes_the_report(
 ) -> None:
     report_dir = workspace["root"] / "report"
     code, out = _invoke(
-        "evaluate", str(workspace["pipeline"]), "--data", str(workspace["data"]),
-        "--out", str(report_dir), "--cache-dir", str(workspace["cache"]), "--no-progress",
+        "evaluate",
+        str(workspace["pipeline"]),
+        "--data",
+        str(workspace["data"]),
+        "--out",
+        str(report_dir),
+        "--cache-dir",
+        str(workspace["cache"]),
+        "--no-progress",
     )
     assert code == 0, out
     data = json.loads((report_dir / "eval_data.json").read_text())
-    assert data["methods"] == ["helo", "population_mean", "condition_oracle"]
+    assert data["methods"] == ["helo", "random_forest", "population_mean", "condition_oracle"]
     assert list(data["per_subject"]) == list(SUBJECTS)
     assert len(data["summary"]["helo"]) == 6
+    assert len(data["summary"]["random_forest"]) == 6
     assert any("IN-SAMPLE" in note for note in data["notes"])
+    (note,) = [n for n in data["notes"] if n.startswith("Random forest")]
+    assert "S1, S2, S3, S4; 4 of 4" in note and "Not in --data" not in note
+    assert data["timings"]["fit_seconds_total"]["random_forest"] > 0
     assert [a["used"] for a in data["alignment"]] == [True] * 4 + [False]
     assert (report_dir / "eval_data.png").stat().st_size > 10_000
-    assert "| S3 |" in (report_dir / "eval_data.md").read_text()
+    dec = data["decoding"]
+    assert dec["methods"] == data["methods"]
+    assert set(dec["per_subject"]["S1"]["random_forest"]) == set(DECODING_METRICS)
+    assert "helo_vs_random_forest" in dec["paired"]
+    # The condition oracle outputs the checkpoint's condition means: decoded perfectly.
+    assert dec["summary"]["condition_oracle"]["condition_balanced_accuracy"]["mean"] == 1.0
+    md = (report_dir / "eval_data.md").read_text()
+    assert "| S3 |" in md
+    assert f"| {FOREST_TITLE} |" in md.split("## Results")[1].split("## Gap closed")[0]
+    assert "## Decoding: do the distributions separate the protocol conditions?" in md
+    assert "### HeLo against the random forest on decoding" in md
 
 
 def test_evaluate_one_subject_folder(
@@ -174,37 +214,129 @@ def test_evaluate_one_subject_folder(
 ) -> None:
     report_dir = workspace["root"] / "one"
     code, out = _invoke(
-        "evaluate", str(workspace["pipeline"]), "--checkpoint", str(trained["checkpoint"]),
-        "--data", str(workspace["data"] / "S2"), "--out", str(report_dir),
-        "--cache-dir", str(workspace["cache"]), "--no-progress",
+        "evaluate",
+        str(workspace["pipeline"]),
+        "--checkpoint",
+        str(trained["checkpoint"]),
+        "--data",
+        str(workspace["data"] / "S2"),
+        "--out",
+        str(report_dir),
+        "--cache-dir",
+        str(workspace["cache"]),
+        "--no-progress",
     )
     assert code == 0, out
     data = json.loads((report_dir / "eval_S2.json").read_text())
     assert list(data["per_subject"]) == ["S2"]
+    # Only S2 of the checkpoint's training subjects is at --data: the forest is fitted on it.
+    assert "random_forest" in data["methods"]
+    (note,) = [n for n in data["notes"] if n.startswith("Random forest")]
+    assert "(S2; 1 of 4)" in note and "Not in --data, so not fitted on: S1, S3, S4." in note
+
+
+def test_checkpoint_forest_is_fitted_as_documented(
+    workspace: dict[str, Path], trained: dict[str, object]
+) -> None:
+    """Checkpoint normaliser, fit seed and stride, the checkpoint's condition means."""
+    pipeline = load_pipeline(workspace["pipeline"])
+    predictor = load_checkpoint(trained["checkpoint"])
+    subjects = load_subjects(workspace["data"], pipeline, cache_dir=workspace["cache"])
+    result = checkpoint_result(predictor, subjects, pipeline, checkpoint=trained["checkpoint"])
+    meta = predictor.metadata
+    means = {c: np.asarray(v) for c, v in meta["condition_mean_distributions"].items()}
+    forest = fit_forest_on_subjects(
+        [s for s in subjects if s.usable],
+        predictor.new_normalizer(),
+        means,
+        stride=meta["fit_settings"]["train_stride"],
+        seed=meta["fit_settings"]["seed"],
+        modalities=list(predictor.feature_names),
+    )
+    for s in subjects:
+        if not s.usable:
+            continue
+        pred = forest.predict_session(s.session, predictor.new_normalizer())
+        y = s.session.targets[s.session.labelled]
+        for k, v in per_window_metrics(y, pred).items():
+            assert result.per_subject[s.subject]["random_forest"][k] == pytest.approx(v.mean())
+
+
+def test_checkpoint_without_its_training_subjects_leaves_the_forest_out(
+    workspace: dict[str, Path], trained: dict[str, object]
+) -> None:
+    pipeline = load_pipeline(workspace["pipeline"])
+    predictor = load_checkpoint(trained["checkpoint"])
+    subjects = load_subjects(workspace["data"], pipeline, cache_dir=workspace["cache"])
+    predictor.metadata["train_subjects"] = ["X1", "X2"]  # trained on people not at --data
+    result = checkpoint_result(predictor, subjects, pipeline, checkpoint=trained["checkpoint"])
+    assert result.methods == ["helo", "population_mean", "condition_oracle"]
+    assert not any("IN-SAMPLE" in n for n in result.notes)
+    (note,) = [n for n in result.notes if n.startswith("Random forest")]
+    assert "left out" in note and "X1, X2" in note
+    assert set(result.per_subject_decoding["S1"]) == set(result.methods)
+    # No condition means stored: no forest, and no nearest-condition-mean accuracy.
+    del predictor.metadata["condition_mean_distributions"]
+    predictor.metadata["train_subjects"] = list(SUBJECTS)
+    result = checkpoint_result(predictor, subjects, pipeline, checkpoint=trained["checkpoint"])
+    assert result.methods == ["helo"]
+    assert any("stores no condition means" in n for n in result.notes)
+    assert result.per_subject_decoding["S1"]["helo"]["condition_balanced_accuracy"] is None
 
 
 def test_evaluate_loso_compares_every_method(workspace: dict[str, Path]) -> None:
     report_dir = workspace["root"] / "loso"
     code, out = _invoke(
-        "evaluate", str(workspace["pipeline"]), "--data", str(workspace["data"]),
-        "--out", str(report_dir), "--loso", "--methods", "helo,mlp", "--epochs", "1",
-        "--cache-dir", str(workspace["cache"]), "--no-progress",
+        "evaluate",
+        str(workspace["pipeline"]),
+        "--data",
+        str(workspace["data"]),
+        "--out",
+        str(report_dir),
+        "--loso",
+        "--methods",
+        "helo,mlp",
+        "--epochs",
+        "1",
+        "--cache-dir",
+        str(workspace["cache"]),
+        "--no-progress",
     )
     assert code == 0, out
     data = json.loads((report_dir / "loso_data.json").read_text())
     assert data["kind"] == "loso"
-    assert data["methods"] == ["helo", "mlp", "population_mean", "condition_oracle"]
-    assert set(data["gap_closed"]) == {"helo", "mlp"}
+    assert data["methods"] == [
+        "helo",
+        "mlp",
+        "random_forest",
+        "population_mean",
+        "condition_oracle",
+    ]
+    assert set(data["gap_closed"]) == {"helo", "mlp", "random_forest"}
     assert list(data["per_subject"]) == list(SUBJECTS)
     for fold in data["fold_info"].values():
         assert fold["helo"]["epochs_run"] == 1
-    assert "--loso" in (report_dir / "loso_data.md").read_text()
+        assert fold["random_forest"]["n_fit_windows"] > 0
+    assert set(data["timings"]["fit_seconds_per_fold"]["random_forest"]) == set(SUBJECTS)
+    assert data["decoding"]["methods"] == data["methods"]
+    assert "random_forest" in data["multilabel"]["methods"]
+    md = (report_dir / "loso_data.md").read_text()
+    assert "--loso" in md and "## Decoding" in md and f"| {FOREST_TITLE} |" in md
+    assert "random_forest" in out  # the forest tasks are logged like the fits
 
 
 def test_evaluate_missing_checkpoint_is_one_error_line(workspace: dict[str, Path]) -> None:
     code, out = _invoke(
-        "evaluate", str(workspace["pipeline"]), "--checkpoint", "/nonexistent/x.pt",
-        "--data", str(workspace["data"] / "S1"), "--out", str(workspace["root"] / "x"),
-        "--cache-dir", str(workspace["cache"]), "--no-progress",
+        "evaluate",
+        str(workspace["pipeline"]),
+        "--checkpoint",
+        "/nonexistent/x.pt",
+        "--data",
+        str(workspace["data"] / "S1"),
+        "--out",
+        str(workspace["root"] / "x"),
+        "--cache-dir",
+        str(workspace["cache"]),
+        "--no-progress",
     )
     assert code == 2 and out.startswith("error:") and "x.pt" in out

@@ -86,7 +86,7 @@ def test_train_and_evaluate_a_tailor_checkpoint(
     )
     assert code == 0, out
     data = json.loads((report_dir / "eval_data.json").read_text())
-    assert data["methods"] == ["tailor", "population_mean", "condition_oracle"]
+    assert data["methods"] == ["tailor", "random_forest", "population_mean", "condition_oracle"]
     ml = data["multilabel"]
     assert ml["methods"] == ["tailor", "presence_majority", "condition_presence_oracle"]
     assert list(ml["per_subject"]) == list(SUBJECTS)

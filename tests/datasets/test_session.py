@@ -11,6 +11,7 @@ from helo_stream.datasets.session import SessionDataset, label_windows, ratings_
 from helo_stream.models import FeatureNormalizer
 from helo_stream.pipeline.features import FeatureTable
 from helo_stream.recordings.base import ConditionInterval, Recording, RecordingError
+from helo_stream.recordings.e4_sync import E4Alignment
 
 LABELS = ("calm", "tense", "happy")
 
@@ -25,9 +26,29 @@ def _table(ends: np.ndarray, values: np.ndarray | None = None) -> FeatureTable:
     )
 
 
-def _recording(conditions: list[ConditionInterval]) -> Recording:
+def _recording(
+    conditions: list[ConditionInterval], alignment: E4Alignment | None = None
+) -> Recording:
     return Recording(
-        subject="S1", path=Path("."), format="wesad_e4", streams={}, conditions=conditions
+        subject="S1",
+        path=Path("."),
+        format="wesad_e4",
+        streams={},
+        conditions=conditions,
+        alignment=alignment,
+    )
+
+
+def _alignment(uncertainty_s: float | None) -> E4Alignment:
+    return E4Alignment(
+        chest_start_unix=0.0,
+        offset_s=0.0,
+        tap_time_s=None,
+        confidence=0.1,
+        ok=True,
+        reason="test",
+        method="protocol",
+        uncertainty_s=uncertainty_s,
     )
 
 
@@ -65,7 +86,7 @@ def test_only_windows_wholly_inside_a_rated_condition_get_its_target() -> None:
     assert not ds.labelled[inside_b].any()
 
 
-def test_normalisation_uses_only_the_first_calibration_seconds() -> None:
+def test_frozen_normalisation_uses_only_the_first_calibration_seconds() -> None:
     rng = np.random.default_rng(0)
     ends = np.arange(0.0, 1000.0, 10.0)  # 100 windows, 10 s apart
     values = rng.normal(5.0, 2.0, (len(ends), 1))
@@ -81,6 +102,7 @@ def test_normalisation_uses_only_the_first_calibration_seconds() -> None:
         population_std={"m": np.array([1.0])},
         calibration_s=300.0,
         std_floor_ratio=0.0,
+        mode="frozen",
     )
     z = session.normalized_features(norm)["m"][:, 0]
     calib = values[ends < 300.0, 0]  # windows ending in the first 300 s: 0..290
@@ -102,3 +124,42 @@ def test_normalisation_uses_only_the_first_calibration_seconds() -> None:
         "S1", _table(ends, early), session.targets, session.condition, session.labelled
     ).normalized_features(norm)["m"][:, 0]
     assert np.all(np.abs(z_early[30:] - z[30:]) > 1e-3)
+
+
+def test_running_normalisation_is_causal() -> None:
+    """A window's z-score depends on that window and the ones before it, never on later ones."""
+    rng = np.random.default_rng(1)
+    ends = np.arange(0.0, 1000.0, 10.0)
+    values = rng.normal(5.0, 2.0, (len(ends), 1))
+    late = values.copy()
+    late[80:, 0] += 100.0
+    norm = FeatureNormalizer(
+        population_mean={"m": np.array([0.0])},
+        population_std={"m": np.array([1.0])},
+        calibration_s=300.0,
+        mode="running",
+    )
+    blank = (np.full((len(ends), 3), np.nan), np.full(len(ends), "", dtype=object))
+    z, z_late = (
+        SessionDataset("S1", _table(ends, v), *blank, np.zeros(len(ends), dtype=bool))
+        .normalized_features(norm)["m"][:, 0]
+        for v in (values, late)
+    )
+    np.testing.assert_array_equal(z_late[:80], z[:80])
+    assert np.all(np.abs(z_late[80:] - z[80:]) > 1e-3)
+
+
+def test_an_uncertain_alignment_leaves_the_windows_near_condition_boundaries_unlabelled() -> None:
+    # 10 s windows ending every second; condition A covers [100, 130]
+    ends = np.arange(100.0, 151.0, 1.0)
+    rated = ConditionInterval("baseline", 100.0, 130.0, {"calm": 2, "tense": 1, "happy": 1})
+    exact = (ends - 10.0 >= 100.0) & (ends <= 130.0)  # ends 110..130
+    # no alignment, or one without uncertainty: exactly the windows inside the condition
+    for alignment in (None, _alignment(None), _alignment(0.0)):
+        ds = label_windows(_recording([rated], alignment), LABELS, _table(ends), length_s=10.0)
+        np.testing.assert_array_equal(ds.labelled, exact)
+    # +-4 s: only windows inside wherever within 4 s the condition really is
+    ds = label_windows(_recording([rated], _alignment(4.0)), LABELS, _table(ends), length_s=10.0)
+    np.testing.assert_array_equal(ds.labelled, (ends - 10.0 >= 104.0) & (ends <= 126.0))
+    assert set(ds.condition[ds.labelled]) == {"baseline"}
+    assert ds.condition[list(ends).index(110.0)] == ""  # in A only if the offset is exact

@@ -236,3 +236,50 @@ def test_one_run_serves_several_subjects() -> None:
         _check_messages(messages, subject)
         assert messages[0]["seq"] == 0
         assert abs(len(messages) - _expected_windows(duration)) <= 1
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_the_stream_follows_the_person_on_a_real_stress_test(wesad_e4: Path) -> None:
+    """S2 replayed live (baseline through the TSST) with the shipped checkpoint: p(stressed) is
+    higher in the TSST than at baseline. S2 is a training subject of that checkpoint, so this
+    guards the live path (running normalisation, condition read-out, publishing); the LOSO
+    report is the evidence of what the model does on new people."""
+    from helo_stream.recordings import load_recording
+
+    recording = load_recording(wesad_e4 / "S2")
+    start = 1500.0  # recording seconds: a few minutes before the baseline begins
+    intervals = {c.condition: c for c in recording.conditions}
+    end_of_stress = intervals["stress"].end - recording.start
+    duration = end_of_stress - start
+    run = LiveRun(
+        PIPELINE,
+        "--replay",
+        str(wesad_e4 / "S2"),
+        "--speed",
+        "25",
+        "--start",
+        str(start),
+        "--duration",
+        f"{duration:.0f}",
+    )
+    try:
+        run.collect(timeout_s=540.0)
+        assert run.proc.returncode == 0, run.stderr()
+    finally:
+        run.close()
+    _check_messages(run.messages, run.subject)
+    # Window ends are LSL stamps; the replay keeps the recording's spacing, and the first window
+    # ends one window length after the replay's start.
+    ends = np.array([m["window"]["end"] for m in run.messages])
+    t_rec = recording.start + start + LENGTH_S + (ends - ends[0])
+    label = run.messages[0]["labels"].index("stressed")
+    p_stressed = np.array([m["distribution"][label] for m in run.messages])
+
+    def inside(name: str) -> np.ndarray:
+        c = intervals[name]
+        return (t_rec - LENGTH_S >= c.start + 30.0) & (t_rec <= c.end - 30.0)
+
+    stress, baseline = p_stressed[inside("stress")], p_stressed[inside("baseline")]
+    assert len(stress) > 1000 and len(baseline) > 2000
+    assert stress.mean() > baseline.mean(), (stress.mean(), baseline.mean())

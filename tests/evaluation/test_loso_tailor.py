@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from helo_stream.evaluation.fitting import FitSettings
-from helo_stream.evaluation.loso import MULTILABEL_METRICS, REFERENCES, majority_sets, run_loso
+from helo_stream.evaluation.loso import (
+    FOREST,
+    MULTILABEL_METRICS,
+    REFERENCES,
+    majority_sets,
+    run_loso,
+)
 from helo_stream.evaluation.report import write_report
 from helo_stream.metrics.multilabel import multilabel_metrics
 from tests.evaluation.conftest import synthetic_presence
@@ -29,12 +35,17 @@ def test_tailor_rows_on_both_tasks(subjects, pipeline, tmp_path) -> None:
         subjects, pipeline, settings=FAST, methods=["helo", "tailor"], multilabel=presence
     )
     usable = ["S1", "S2", "S3"]
-    assert result.methods == ["helo", "tailor", *REFERENCES]
+    assert result.methods == ["helo", "tailor", FOREST, *REFERENCES]
     assert list(result.per_subject) == usable
     # TAILOR's normalised scores are scored with the distribution measures beside HeLo.
     assert set(result.per_subject["S1"]["tailor"]) == set(result.per_subject["S1"]["helo"])
     assert result.multilabel_methods == [
-        "helo", "tailor", *REFERENCES, "presence_majority", "condition_presence_oracle"
+        "helo",
+        "tailor",
+        FOREST,
+        *REFERENCES,
+        "presence_majority",
+        "condition_presence_oracle",
     ]
     assert "1/L" in result.multilabel_rules["helo"]
     assert "threshold" in result.multilabel_rules["tailor"]
@@ -45,9 +56,7 @@ def test_tailor_rows_on_both_tasks(subjects, pipeline, tmp_path) -> None:
             assert all(0.0 <= v <= 1.0 for v in scores.values())
     # The trivial multi-label reference is recomputed here from the other subjects only.
     s1 = next(s for s in subjects if s.subject == "S1")
-    others = np.concatenate(
-        [presence[s.subject][s.session.labelled] for s in subjects[1:3]]
-    )
+    others = np.concatenate([presence[s.subject][s.session.labelled] for s in subjects[1:3]])
     y = presence["S1"][s1.session.labelled]
     want = multilabel_metrics(y, np.tile(majority_sets(others), (len(y), 1)))
     got = result.per_subject_multilabel["S1"]["presence_majority"]

@@ -1,4 +1,5 @@
-"""FeatureNormalizer: population stats, then frozen calibration stats; streaming == offline."""
+"""FeatureNormalizer: population stats, then the subject's own (running or frozen calibration)
+stats; streaming == offline."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ POP_STD = {"eda": np.array([1.0, 0.25]), "temp": np.array([0.5])}
 
 
 def normalizer(**kwargs) -> FeatureNormalizer:
+    kwargs.setdefault("mode", "frozen")
     return FeatureNormalizer(population_mean=POP_MEAN, population_std=POP_STD, **kwargs)
 
 
@@ -137,3 +139,50 @@ def test_fit_population_and_validation():
         normalizer().transform_session(
             {"eda": np.zeros((3, 2)), "temp": np.zeros((2, 1))}, np.arange(3.0)
         )
+
+
+def test_running_mode_uses_every_window_so_far():
+    features, t = session(n=40, step=10.0, seed=2)
+    norm = normalizer(calibration_s=100.0, mode="running")
+    rows = [norm.transform({k: v[i] for k, v in features.items()}, t=t[i]) for i in range(40)]
+    eda = features["eda"]
+    # Calibration period: population statistics.
+    np.testing.assert_allclose(rows[4]["eda"], (eda[4] - POP_MEAN["eda"]) / POP_STD["eda"], 1e-6)
+    # Afterwards: mean/std of every finite value up to and including the current window.
+    for i in (10, 25, 39):
+        upto = eda[: i + 1]
+        expected = (eda[i] - np.nanmean(upto, axis=0)) / np.nanstd(upto, axis=0)
+        np.testing.assert_allclose(rows[i]["eda"], expected, rtol=1e-5)
+    # Unlike the frozen rule, the statistics keep moving.
+    frozen = normalizer(calibration_s=100.0, mode="frozen").transform_session(features, t)
+    assert not np.allclose(frozen["eda"][39], rows[39]["eda"])
+    assert np.isnan(rows[12]["temp"][0]) and rows[20]["eda"].dtype == np.float32
+
+
+def test_running_mode_streaming_equals_offline_and_resumes():
+    features, t = session(n=60, step=7.5, seed=3)
+    norm = normalizer(calibration_s=120.0, mode="running")
+    offline = norm.transform_session(features, t)
+    streamed = []
+    for i in range(60):
+        if i == 30:  # a restarted pipeline resumes from the saved state
+            norm = FeatureNormalizer.from_dict(norm.to_dict(include_state=True))
+        streamed.append(norm.transform({k: v[i] for k, v in features.items()}, t=t[i]))
+    for name in features:
+        np.testing.assert_allclose(
+            np.stack([row[name] for row in streamed]), offline[name], rtol=1e-6, atol=1e-6
+        )
+
+
+def test_running_mode_floors_the_std_and_legacy_dicts_are_frozen():
+    t = np.arange(50) * 10.0
+    flat = {"eda": np.full((50, 2), 3.0), "temp": np.full((50, 1), 33.0)}
+    z = normalizer(calibration_s=20.0, mode="running", std_floor_ratio=0.5)
+    out = z.transform_session(flat, t)
+    np.testing.assert_allclose(out["eda"][10:], 0.0, atol=1e-6)  # no division by ~0
+    legacy = normalizer(calibration_s=20.0).to_dict()
+    legacy.pop("mode")
+    assert FeatureNormalizer.from_dict(legacy).mode == "frozen"
+    assert FeatureNormalizer.from_dict(z.to_dict()).mode == "running"
+    with pytest.raises(ValueError, match="mode"):
+        normalizer(mode="sliding")
