@@ -4,8 +4,10 @@ One window (batch 1) of the WESAD wrist modality set (bvp 6, eda 5, temp 3 featu
 acc 7 behavioural; 24 labels), one torch thread, eval mode, ``torch.inference_mode()``. The two
 models run interleaved, window by window, so that both see the same load on a shared machine.
 Also timed: ``Predictor.predict`` of a saved HeLo checkpoint, which is what the live pipeline
-calls (NumPy in, float64 probabilities out), and one tiny torch op (``x + 1``) as a yardstick of
-the machine's per-op overhead, which dominates at this size. Target: HeLo median <= 2 ms.
+calls (NumPy in, float64 probabilities out), the same for the shipped checkpoint
+(``checkpoints/helo_wesad_e4.pt``, an ensemble of HeLo networks with the condition read-out;
+its own feature counts), and one tiny torch op (``x + 1``) as a yardstick of the machine's
+per-op overhead, which dominates at this size. Target: HeLo median <= 2 ms.
 
 Usage: ``python benchmarks/bench_helo_inference.py [--runs 1000] [--ot-method sinkhorn]``
 """
@@ -96,6 +98,16 @@ def main() -> None:
             metadata={"purpose": "benchmark"},
         )
         predictor = load_checkpoint(path)
+    shipped_path = Path(__file__).resolve().parents[1] / "checkpoints" / "helo_wesad_e4.pt"
+    shipped = load_checkpoint(shipped_path) if shipped_path.is_file() else None
+    shipped_window = (
+        {}
+        if shipped is None
+        else {
+            name: rng.standard_normal(len(names)).astype(np.float32)
+            for name, names in shipped.feature_names.items()
+        }
+    )
 
     def run_helo() -> object:
         with torch.inference_mode():
@@ -116,6 +128,11 @@ def main() -> None:
             "helo": run_helo,
             "mlp": run_mlp,
             "helo_predict": lambda: predictor.predict(window),
+            **(
+                {"shipped_checkpoint_predict": lambda: shipped.predict(shipped_window)}
+                if shipped is not None
+                else {}
+            ),
             "reference_single_add": one_op,
         },
         runs=args.runs,
@@ -123,6 +140,11 @@ def main() -> None:
     )
     for name, model in (("helo", helo), ("mlp", mlp)):
         results[name]["parameters"] = sum(p.numel() for p in model.parameters())
+    if shipped is not None:
+        results["shipped_checkpoint_predict"]["model"] = type(shipped.model).__name__
+        results["shipped_checkpoint_predict"]["members"] = getattr(
+            shipped.model.config, "members", 1
+        )
     report = {
         "benchmark": "single-window inference, batch 1, eval, inference_mode",
         "modalities": {m.name: m.n_features for m in WRIST},

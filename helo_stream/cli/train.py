@@ -92,6 +92,7 @@ def checkpoint_metadata(
         # DMER data names itself (the dataset reader picks the layout the same way)
         **(dmer_provenance(data, present_min_rating=fitted.extra.get("present_min_rating")) or {}),
         **extra,
+        **({"members": fitted.extra["members"]} if "members" in fitted.extra else {}),
         "train_subjects": list(fitted.train_subjects),
         "val_subjects": [str(g) for g in fitted.result.val_groups],
         "excluded_subjects": {s.subject: s.excluded_reason for s in subjects if not s.usable},
@@ -256,11 +257,20 @@ def train_command(
             f"held-out training subjects {', '.join(map(str, result.val_groups))}"
         )
     elif "val_loss" in best:
+        members = fitted.extra.get("members")
         click.echo(
+            f"{'member 1 of ' + str(len(members)) + ': ' if members else ''}"
             f"best epoch {result.best_epoch}/{len(result.history)}: validation KL "
             f"{best['val_loss']:.4f}, Chebyshev {best['val_chebyshev']:.4f} on held-out "
             f"training subjects {', '.join(map(str, result.val_groups))}"
         )
+        for k, member in enumerate(members or [], start=1):
+            if k > 1:
+                click.echo(
+                    f"member {k} of {len(members)}: best epoch {member['best_epoch']}/"
+                    f"{member['epochs_run']}, held-out training subjects "
+                    f"{', '.join(member['val_subjects'])}"
+                )
     sha = save_checkpoint(
         target,
         model=fitted.predictor.model,

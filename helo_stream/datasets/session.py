@@ -61,9 +61,9 @@ class SessionDataset:
 
         The session is streamed through a fresh copy of ``normalizer`` in time order from its
         first window: population statistics until ``calibration_s`` have passed, then the
-        statistics of those first windows only, frozen. Nothing later in the session (and no
-        condition label) influences the statistics, so a test subject's z-scores use only what
-        a live system would know.
+        subject's own statistics (of every window so far, or of the calibration windows only,
+        by the normaliser's ``mode``). No later window (and no condition label) influences a
+        window's z-scores, so a test subject's z-scores use only what a live system would know.
         """
         return normalizer.transform_session(self.table.features, self.table.window_end)
 

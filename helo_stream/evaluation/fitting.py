@@ -37,6 +37,8 @@ from helo_stream.models import (
     FeatureNormalizer,
     HeLo,
     HeLoConfig,
+    HeLoEnsemble,
+    HeLoEnsembleConfig,
     LateFusionMLP,
     MLPConfig,
     ModalitySpec,
@@ -89,7 +91,7 @@ class FitSettings:
 
     Attributes
     ----------
-    epochs, batch_size, lr, lam, condition_weight, seed
+    epochs, batch_size, lr, lam, condition_weight, ensemble, seed
         As in :class:`helo_stream.config.pipeline.TrainingConfig`.
     train_stride
         Keep every n-th labelled window of a training subject.
@@ -112,6 +114,7 @@ class FitSettings:
     lr: float = 1e-3
     lam: float = 0.1
     condition_weight: float = 1.0
+    ensemble: int = 3
     seed: int = 0
     train_stride: int = 3
     val_fraction: float = 0.2
@@ -124,6 +127,8 @@ class FitSettings:
     def __post_init__(self) -> None:
         if self.train_stride < 1:
             raise ValueError(f"train_stride must be >= 1, got {self.train_stride}")
+        if self.ensemble < 1:
+            raise ValueError(f"ensemble must be >= 1, got {self.ensemble}")
         # Validated (and completed with defaults) by the same typed model as the pipeline.
         object.__setattr__(self, "tailor", TailorSettings(**self.tailor).model_dump())
 
@@ -142,6 +147,7 @@ class FitSettings:
             lr=t.lr,
             lam=t.lam,
             condition_weight=t.condition_weight,
+            ensemble=t.ensemble,
             seed=t.seed,
             tailor=pipeline.config.model.tailor_settings.model_dump(),
         )
@@ -381,7 +387,10 @@ def fit_model(
     extra: dict[str, Any] = {}
     result: Any
     if method in MULTILABEL_METHODS:
-        min_rating = settings.tailor_settings.present_min_rating
+        from helo_stream.training.tailor_trainer import THRESHOLD_GRID
+
+        tailor = settings.tailor_settings
+        min_rating = tailor.present_min_rating
         if multilabel is None:
             multilabel = multilabel_targets(usable, pipeline.labels, min_rating=min_rating)
         presence = _presence_rows(usable, multilabel, stride=settings.train_stride)
@@ -391,18 +400,22 @@ def fit_model(
             present=present,
             targets=presence,
             config=TailorTrainConfig(
-                epochs=min(settings.epochs, settings.tailor_settings.max_epochs or settings.epochs),
+                epochs=min(settings.epochs, tailor.max_epochs or settings.epochs),
                 batch_size=settings.batch_size,
                 lr=settings.lr,
                 weight_decay=settings.weight_decay,
-                warmup_fraction=settings.tailor_settings.warmup_fraction,
+                warmup_fraction=tailor.warmup_fraction,
                 seed=settings.seed,
                 val_fraction=val_fraction,
                 patience=patience,
+                # Chosen on the held-out training subjects only (kept without any).
+                threshold_grid=THRESHOLD_GRID if tailor.threshold_from_validation else None,
             ),
             groups=groups.astype(str),
             checkpoint_dir=checkpoint_dir,
         )
+        # The checkpoint stores the threshold in effect (possibly chosen on validation).
+        model_config = model.config.to_dict()  # type: ignore[union-attr]
         # Presence references from every labelled training window (not thinned).
         all_presence = _presence_rows(usable, multilabel, stride=1)
         extra = {
@@ -413,28 +426,56 @@ def fit_model(
             },
         }
     else:
-        config = TrainConfig(
-            epochs=settings.epochs,
-            batch_size=settings.batch_size,
-            lr=settings.lr,
-            weight_decay=settings.weight_decay,
-            lam=settings.lam,
-            condition_weight=settings.condition_weight,
-            seed=settings.seed,
-            val_fraction=val_fraction,
-            patience=patience,
-        )
-        result = train_model(
-            model,
-            features=feats,
-            present=present,
-            targets=targets,
-            config=config,
-            groups=groups.astype(str),
-            conditions=conds,
-            progress=progress,
-            checkpoint_dir=checkpoint_dir,
-        )
+        # HeLo: ``ensemble`` networks, member k seeded with seed + k (initial weights, batch
+        # order and its own validation subjects), averaged (helo_stream.models.ensemble).
+        members = settings.ensemble if isinstance(model, HeLo) else 1
+        nets, results = [model], []
+        for k in range(members):
+            member_settings = replace(settings, seed=settings.seed + k)
+            if k:
+                net, _, _ = build_model(method, pipeline, member_settings, conditions=conds)
+                net.set_condition_means(means)  # type: ignore[operator]
+                nets.append(net)
+            results.append(
+                train_model(
+                    nets[k],
+                    features=feats,
+                    present=present,
+                    targets=targets,
+                    config=TrainConfig(
+                        epochs=settings.epochs,
+                        batch_size=settings.batch_size,
+                        lr=settings.lr,
+                        weight_decay=settings.weight_decay,
+                        lam=settings.lam,
+                        condition_weight=settings.condition_weight,
+                        seed=member_settings.seed,
+                        val_fraction=val_fraction,
+                        patience=patience,
+                    ),
+                    groups=groups.astype(str),
+                    conditions=conds,
+                    progress=progress,
+                    checkpoint_dir=checkpoint_dir
+                    if checkpoint_dir is None or members == 1
+                    else Path(checkpoint_dir) / f"member{k}",
+                )
+            )
+        result = results[0]
+        if members > 1:
+            ensemble = HeLoEnsemble(HeLoEnsembleConfig(member=model.config, members=members))
+            for slot, net in zip(ensemble.members, nets, strict=True):
+                slot.load_state_dict(net.state_dict())
+            model, model_config = ensemble.eval(), ensemble.config.to_dict()
+            extra["members"] = [
+                {
+                    "seed": settings.seed + k,
+                    "val_subjects": [str(g) for g in r.val_groups],
+                    "best_epoch": r.best_epoch,
+                    "epochs_run": len(r.history),
+                }
+                for k, r in enumerate(results)
+            ]
     featurizer = WindowFeaturizer.from_pipeline(pipeline)
     predictor = Predictor(
         model=model,

@@ -544,7 +544,15 @@ def _collect(
         fold_info[s.subject] = {
             m: {
                 k: results[_Task(s.subject, m)][k]
-                for k in ("seconds", "val_subjects", "best_epoch", "epochs_run", "n_fit_windows")
+                for k in (
+                    "seconds",
+                    "val_subjects",
+                    "best_epoch",
+                    "epochs_run",
+                    "n_fit_windows",
+                    "threshold",  # multi-label methods: chosen on the validation subjects
+                )
+                if k in results[_Task(s.subject, m)]
             }
             for m in fitted
         }

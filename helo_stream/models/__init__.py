@@ -6,6 +6,7 @@ from helo_stream.models.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from helo_stream.models.ensemble import HeLoEnsemble, HeLoEnsembleConfig
 from helo_stream.models.helo import HeLo, HeLoConfig, ModalitySpec, alignment_loss, helo_loss
 from helo_stream.models.mlp import LateFusionMLP, MLPConfig
 from helo_stream.models.normalization import FeatureNormalizer
@@ -15,6 +16,8 @@ __all__ = [
     "FeatureNormalizer",
     "HeLo",
     "HeLoConfig",
+    "HeLoEnsemble",
+    "HeLoEnsembleConfig",
     "LateFusionMLP",
     "MLPConfig",
     "ModalitySpec",

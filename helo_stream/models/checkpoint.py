@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from helo_stream.models.ensemble import HeLoEnsemble, HeLoEnsembleConfig
 from helo_stream.models.helo import HeLo, HeLoConfig
 from helo_stream.models.mlp import LateFusionMLP, MLPConfig
 from helo_stream.models.normalization import FeatureNormalizer
@@ -68,6 +69,8 @@ def _build(model_name: str, model_config: Mapping[str, Any]) -> nn.Module:
     if model_name not in _MODELS:
         raise CheckpointError(f"unknown model_name {model_name!r}; expected one of {list(_MODELS)}")
     config_cls, model_cls = _MODELS[model_name]
+    if model_name == "helo" and "members" in model_config:  # an ensemble of HeLo networks
+        config_cls, model_cls = HeLoEnsembleConfig, HeLoEnsemble
     try:
         config = config_cls.from_dict(model_config)
     except (TypeError, ValueError, KeyError) as err:
@@ -121,7 +124,8 @@ def save_checkpoint(
     Parameters
     ----------
     model
-        A :class:`HeLo`, :class:`LateFusionMLP` or :class:`Tailor` built from ``model_config``.
+        A :class:`HeLo` (or :class:`~helo_stream.models.ensemble.HeLoEnsemble`, also
+        ``"helo"``), :class:`LateFusionMLP` or :class:`Tailor` built from ``model_config``.
     model_name
         ``"helo"``, ``"mlp"`` or ``"tailor"``.
     model_config
@@ -227,9 +231,7 @@ class Predictor:
         self.checkpoint_sha256 = checkpoint_sha256
         self._normalizer = copy.deepcopy(dict(normalizer))
         self.multilabel = model_name in MULTILABEL_MODELS
-        self.threshold: float | None = (
-            float(model.config.threshold) if self.multilabel else None
-        )
+        self.threshold: float | None = float(model.config.threshold) if self.multilabel else None
 
     def new_normalizer(self) -> FeatureNormalizer:
         """A fresh normaliser (population statistics, calibration not started) for one subject."""

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 import torch
@@ -553,6 +553,10 @@ class Tailor(nn.Module):
         if self.training and self.config.dropout > 0.0:
             out = F.dropout(out, self.config.dropout)
         return torch.tanh(out)
+
+    def set_threshold(self, threshold: float) -> None:
+        """Replace the decision threshold (the config is frozen: a validated copy is stored)."""
+        self.config = replace(self.config, threshold=float(threshold))
 
     def predict_proba(
         self,

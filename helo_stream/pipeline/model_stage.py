@@ -74,10 +74,11 @@ def load_model_stage(pipeline: Pipeline, feature_names: Mapping[str, tuple[str, 
     problems = checkpoint_problems(pipeline, predictor, feature_names)
     if problems:
         raise ConfigError(problems)
-    if predictor.multilabel and pipeline.config.model.tailor is not None:
-        # The pipeline's own threshold decides what is published as present; the one stored at
-        # training time applies when the pipeline does not set one.
-        predictor.threshold = pipeline.config.model.tailor.threshold
+    tailor = pipeline.config.model.tailor
+    if predictor.multilabel and tailor is not None and not tailor.threshold_from_validation:
+        # A fixed threshold in the pipeline decides what is published as present; the one
+        # stored at training time (chosen on validation subjects) applies otherwise.
+        predictor.threshold = tailor.threshold
     return predictor
 
 

@@ -20,7 +20,7 @@ has ~30 000 windows at a 0.25 s step and Python per-window overhead would domina
 * per-subject normalisation: :meth:`~helo_stream.models.normalization.FeatureNormalizer.
   transform_session`, identical to calling ``transform(features, t=window_end)`` window by
   window in order, as the runner does (population statistics for the first ``calibration_s``,
-  then the frozen statistics of those windows);
+  then the subject's own statistics by the normaliser's ``mode``);
 * the model: :meth:`~helo_stream.models.checkpoint.Predictor.predict_batch` in blocks.
 
 Messages are ``helo-stream/emotion/1`` messages, interchangeable with what ``listen --out``

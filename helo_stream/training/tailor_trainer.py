@@ -1,5 +1,6 @@
 """Training loop for TAILOR: AdamW with linear warmup and decay, the adversarial schedule,
-early stopping on whole held-out groups, seeded and resumable.
+early stopping on whole held-out groups, seeded and resumable; optionally the decision threshold
+is then chosen on the same held-out groups.
 
 Kept apart from :mod:`helo_stream.training.trainer` because the objective (multi-label BCE plus
 auxiliary terms), the model outputs and the selection measure all differ; the group-wise
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -41,17 +42,22 @@ from helo_stream.training.common import (
 from helo_stream.training.common import save_state as _save_state
 
 __all__ = [
+    "THRESHOLD_GRID",
     "TailorTrainConfig",
     "TailorTrainResult",
+    "choose_threshold",
     "grl_coefficient",
     "predict_proba",
     "train_tailor",
 ]
 
+#: Candidate decision thresholds (0.05, 0.10, ..., 0.95), fixed before any result was seen.
+THRESHOLD_GRID: tuple[float, ...] = tuple(round(0.05 * k, 2) for k in range(1, 20))
+
 _STATE_FILE = "tailor_train_state.pt"
 _STATE_VERSION = 1
 #: Settings that may change when a run is resumed (they do not alter past epochs).
-_RESUMABLE_CHANGES = ("patience", "eval_batch_size")
+_RESUMABLE_CHANGES = ("patience", "eval_batch_size", "threshold_grid")
 _LOGGED = ("loss", "bce", "adv_private", "adv_common", "diff", "common_bce")
 
 
@@ -79,6 +85,11 @@ class TailorTrainConfig:
         ``2 / (1 + exp(-gamma p)) - 1`` over training progress ``p``, so the untrained
         discriminator does not scramble the encoders early on; ``"constant"`` keeps it at 1
         (the authors' setting).
+    threshold_grid
+        Candidate decision thresholds (e.g. :data:`THRESHOLD_GRID`). After training, with
+        validation groups, the model's ``config.threshold`` becomes the candidate with the best
+        micro-F1 on the validation windows (:func:`choose_threshold`, selected epoch's weights).
+        None, or no validation groups: the model keeps its configured threshold.
     """
 
     epochs: int = 30
@@ -93,8 +104,14 @@ class TailorTrainConfig:
     eval_batch_size: int = 1024
     grl_schedule: Literal["dann", "constant"] = "dann"
     grl_gamma: float = 10.0
+    threshold_grid: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.threshold_grid is not None:
+            grid = tuple(float(t) for t in self.threshold_grid)
+            if not grid or not all(0.0 < t < 1.0 for t in grid):
+                raise ValueError("threshold_grid must be non-empty, every value in (0, 1)")
+            self.threshold_grid = grid
         if self.epochs < 0 or self.batch_size < 1 or self.eval_batch_size < 1:
             raise ValueError("epochs must be >= 0 and batch sizes >= 1")
         if not (self.lr > 0 and self.weight_decay >= 0):
@@ -130,6 +147,15 @@ class TailorTrainResult:
         Last epoch found in ``checkpoint_dir`` (0 for a fresh run).
     stopped_early
         True if ``patience`` ended training before ``epochs``.
+    threshold
+        The model's decision threshold after training (``model.config.threshold``).
+    threshold_source
+        ``"validation"`` if it was chosen on the validation windows, ``"configured"`` if the
+        model kept the threshold it was built with (no grid, no validation groups, or no
+        validation window with a present label).
+    threshold_scores
+        Candidate threshold -> validation micro-F1 at the selected epoch (empty unless chosen
+        on validation).
     """
 
     history: list[dict[str, float]]
@@ -139,6 +165,9 @@ class TailorTrainResult:
     val_groups: tuple[Any, ...] = field(default_factory=tuple)
     resumed_from_epoch: int = 0
     stopped_early: bool = False
+    threshold: float = 0.5
+    threshold_source: Literal["validation", "configured"] = "configured"
+    threshold_scores: dict[float, float] = field(default_factory=dict)
 
 
 def grl_coefficient(progress: float, *, schedule: str = "dann", gamma: float = 10.0) -> float:
@@ -147,6 +176,44 @@ def grl_coefficient(progress: float, *, schedule: str = "dann", gamma: float = 1
         return 1.0
     p = min(max(progress, 0.0), 1.0)
     return 2.0 / (1.0 + math.exp(-gamma * p)) - 1.0
+
+
+def choose_threshold(
+    probs: np.ndarray,
+    targets: np.ndarray,
+    grid: Sequence[float],
+    *,
+    default: float,
+) -> tuple[float, dict[float, float]]:
+    """The threshold of ``grid`` with the best micro-F1 of ``probs >= t`` against ``targets``.
+
+    Micro-F1 (counts pooled over every window and label) rather than the per-window Jaccard
+    accuracy: it changes smoothly with the threshold and does not hinge on the "both sets
+    empty scores 1" convention, which would reward predicting nothing on label-free windows.
+    One threshold shared by all labels: two or three validation subjects cannot support a
+    threshold per label. Ties go to the candidate closest to ``default`` (then the lower one).
+    Without any present label in ``targets`` every F1 is 0 and ``default`` is kept.
+
+    Returns
+    -------
+    tuple
+        The chosen threshold and ``candidate -> micro-F1``.
+    """
+    p = np.asarray(probs, dtype=np.float64)
+    y = np.asarray(targets, dtype=bool)
+    if p.shape != y.shape or p.ndim != 2:
+        raise ValueError(f"probs and targets must both be (N, L), got {p.shape} and {y.shape}")
+    scores: dict[float, float] = {}
+    for t in grid:
+        predicted = p >= t
+        tp = int((predicted & y).sum())
+        wrong = int((predicted != y).sum())  # false positives + false negatives
+        scores[float(t)] = 2 * tp / (2 * tp + wrong) if tp or wrong else 0.0
+    if not y.any() or not scores:
+        return default, scores
+    best = max(scores.values())
+    chosen = min((t for t, f1 in scores.items() if f1 == best), key=lambda t: (abs(t - default), t))
+    return chosen, scores
 
 
 def _validated_targets(targets: np.ndarray) -> np.ndarray:
@@ -392,6 +459,16 @@ def train_tailor(
                     },
                 )
     selection.restore_best(model, has_val=has_val)
+    source: Literal["validation", "configured"] = "configured"
+    scores: dict[float, float] = {}
+    if has_val and config.threshold_grid is not None and y[val_idx].any():
+        # The selected epoch's scores of the validation windows, and nothing else.
+        probs = _predict(model, feats, flags, pads, val_t, config.eval_batch_size).numpy()
+        chosen, scores = choose_threshold(
+            probs, y[val_idx], config.threshold_grid, default=model.config.threshold
+        )
+        source = "validation"
+        model.set_threshold(chosen)
     return TailorTrainResult(
         history=history,
         best_epoch=selection.best_epoch,
@@ -400,4 +477,7 @@ def train_tailor(
         val_groups=val_groups,
         resumed_from_epoch=resumed_from,
         stopped_early=stopped_early,
+        threshold=float(model.config.threshold),
+        threshold_source=source,
+        threshold_scores=scores,
     )

@@ -149,7 +149,10 @@ def test_train_resumes_an_interrupted_run(workspace: dict[str, Path]) -> None:
         settings=FitSettings.from_pipeline(pipeline, epochs=1),
         checkpoint_dir=state,
     )
-    assert (state / "train_state.pt").is_file()
+    # HeLo trains training.ensemble networks, each with its own resumable state.
+    members = pipeline.config.training.ensemble
+    assert members > 1
+    assert all((state / f"member{k}" / "train_state.pt").is_file() for k in range(members))
     code, out = _invoke(
         "train",
         str(with_data),

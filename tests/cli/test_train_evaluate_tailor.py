@@ -27,7 +27,11 @@ def tailor_pipeline(workspace: dict[str, Path]) -> Path:  # noqa: F811
     config = yaml.safe_load(workspace["pipeline"].read_text())
     config["model"]["name"] = "tailor"
     config["model"]["checkpoint"] = "out/tailor_test.pt"
-    config["model"]["tailor"] = {"d_model": 16, "threshold": 0.4, "present_min_rating": 4}
+    # A fixed threshold (not chosen on validation), so the checkpoint must keep exactly it.
+    config["model"]["tailor"] = {
+        "d_model": 16, "threshold": 0.4, "threshold_from_validation": False,
+        "present_min_rating": 4,
+    }
     path = workspace["root"] / "tailor_pipeline.yaml"
     path.write_text(yaml.safe_dump(config))
     return path

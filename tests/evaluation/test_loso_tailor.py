@@ -19,7 +19,9 @@ from helo_stream.evaluation.report import write_report
 from helo_stream.metrics.multilabel import multilabel_metrics
 from tests.evaluation.conftest import synthetic_presence
 
-FAST = FitSettings(epochs=2, batch_size=64, train_stride=2, val_fraction=0.34, patience=None)
+FAST = FitSettings(
+    epochs=2, batch_size=64, train_stride=2, val_fraction=0.34, patience=None, ensemble=1
+)
 
 
 def test_majority_sets() -> None:

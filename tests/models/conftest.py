@@ -86,3 +86,29 @@ def make_features():
         return out if numpy else {name: torch.from_numpy(x) for name, x in out.items()}
 
     return make
+
+
+@pytest.fixture
+def save_wrist_checkpoint():
+    """``save(path, model)``: a checkpoint of a model built for :data:`WRIST` (identity
+    normaliser, feature names ``<modality><i>``, labels ``l0..``)."""
+    from helo_stream.models.checkpoint import save_checkpoint
+    from helo_stream.models.normalization import FeatureNormalizer
+
+    def save(path, model) -> None:
+        norm = FeatureNormalizer(
+            population_mean={m.name: np.zeros(m.n_features) for m in WRIST},
+            population_std={m.name: np.ones(m.n_features) for m in WRIST},
+        )
+        save_checkpoint(
+            path,
+            model=model,
+            model_name="helo",
+            model_config=model.config.to_dict(),
+            labels=[f"l{i}" for i in range(model.config.n_labels)],
+            feature_names={m.name: [f"{m.name}{i}" for i in range(m.n_features)] for m in WRIST},
+            normalizer=norm,
+            metadata={},
+        )
+
+    return save
