@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 import helo_stream.training.tailor_trainer as tt
 from helo_stream.training.tailor_trainer import (
@@ -15,14 +14,6 @@ from helo_stream.training.tailor_trainer import (
     train_tailor,
 )
 from tests.training.test_tailor_trainer import model, problem
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def separable(cut_low: float, cut_high: float, *, n: int = 400, seed: int = 0):
@@ -130,13 +121,21 @@ def test_resume_with_a_grid_gives_the_same_threshold(tmp_path) -> None:
         epochs=2, batch_size=32, val_fraction=0.25, threshold_grid=THRESHOLD_GRID
     )
     first = train_tailor(
-        model(), features=features, targets=targets, groups=groups, config=config,
+        model(),
+        features=features,
+        targets=targets,
+        groups=groups,
+        config=config,
         checkpoint_dir=tmp_path,
     )
     # Everything was trained already: the saved state is restored, the choice repeated.
     again = model(seed=5)
     second = train_tailor(
-        again, features=features, targets=targets, groups=groups, config=config,
+        again,
+        features=features,
+        targets=targets,
+        groups=groups,
+        config=config,
         checkpoint_dir=tmp_path,
     )
     assert second.resumed_from_epoch == 2

@@ -29,14 +29,6 @@ MODS = (
 N_LABELS = 4
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def problem(n: int, seed: int = 0):
     """Four labels, each present when a simple function of one or two modalities exceeds a cut
     (about a third of the windows): within-modality and cross-modal labels."""

@@ -18,14 +18,6 @@ MODS = (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def problem(n: int, n_labels: int = 4, seed: int = 0):
     """Targets are a fixed deterministic function of the features (a softmax of a linear map)."""
     rng = np.random.default_rng(seed)
