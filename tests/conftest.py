@@ -101,3 +101,14 @@ def dmer_files() -> Any:
         return path
 
     return SimpleNamespace(layout=layout, save=save)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Small tensors: one torch thread is fastest and keeps the shared machine free."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from helo_stream.models.helo import HeLo, HeLoConfig, ModalitySpec
 
-__all__ = ["HeLoEnsemble", "HeLoEnsembleConfig", "build_helo"]
+__all__ = ["HeLoEnsemble", "HeLoEnsembleConfig"]
 
 
 @dataclass(frozen=True)
@@ -79,9 +79,3 @@ class HeLoEnsemble(nn.Module):
         stacked = torch.stack([member(features, present) for member in self.members])
         return torch.logsumexp(stacked, dim=0) - math.log(len(self.members))
 
-
-def build_helo(config: Mapping[str, Any]) -> HeLo | HeLoEnsemble:
-    """A HeLo network, or an ensemble of them when ``config`` names ``members`` (checkpoints)."""
-    if "members" in config:
-        return HeLoEnsemble(HeLoEnsembleConfig.from_dict(config))
-    return HeLo(HeLoConfig.from_dict(config))

@@ -137,14 +137,15 @@ class FeatureNormalizer:
 
     @property
     def calibrated(self) -> bool:
-        """True once the subject's statistics are in use (frozen)."""
-        return self._subject is not None
+        """True once the subject's own statistics are in use."""
+        return self._subject is not None or self._running_calibrated
 
     def reset(self) -> None:
         """Forget the current subject: the next call starts a new calibration period."""
         self._t0: float | None = None
         self._buffer: dict[str, list[np.ndarray]] = {name: [] for name in self._mean}
         self._subject: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
+        self._running_calibrated = False
         # Running mode: per feature, count, sum and sum of squares of the finite values seen,
         # in population units ((x - mean) / std) so that the sums stay well conditioned.
         self._sums: dict[str, np.ndarray] = {
@@ -245,8 +246,7 @@ class FeatureNormalizer:
             else:
                 mean, std = self._mean[name], self._std[name]
             out[name] = ((arr - mean) / std).astype(np.float32)
-        if calibrated:
-            self._subject = {}  # marks the subject's statistics as in use
+        self._running_calibrated = calibrated
         return out
 
     def _stacked_buffer(self) -> dict[str, np.ndarray]:
@@ -337,6 +337,7 @@ class FeatureNormalizer:
         if include_state:
             out["state"] = {
                 "t0": self._t0,
+                "running_calibrated": self._running_calibrated,
                 "sums": {name: sums.tolist() for name, sums in self._sums.items()},
                 "buffer": {
                     name: [row.tolist() for row in rows] for name, rows in self._buffer.items()
@@ -363,6 +364,7 @@ class FeatureNormalizer:
                 name: [np.asarray(row, dtype=np.float64) for row in state["buffer"].get(name, [])]
                 for name in norm._mean
             }
+            norm._running_calibrated = bool(state.get("running_calibrated", False))
             for name, sums in (state.get("sums") or {}).items():
                 if name in norm._sums:
                     norm._sums[name] = np.asarray(sums, dtype=np.float64).reshape(3, -1)

@@ -341,18 +341,13 @@ def e4_detect_sync_tap(
     cands = find_double_taps(acc, srate, search_s=search_s)
     if not cands or cands[0].score < MIN_TAP_SCORE:
         best = f" (best score {cands[0].score:.1f})" if cands else ""
-        return E4Alignment(
-            None,
-            None,
-            None,
-            0.0,
-            False,
+        return _failed(
             f"no double tap with score >= {MIN_TAP_SCORE} in {search_s[0]:.0f}-{search_s[1]:.0f} "
             f"s after the E4 start{best}",
+            ["tap: no distinct double tap"],
+            "no double tap",
             e4_start_unix=e4_start_unix,
             candidates=tuple(cands[:10]),
-            evidence=("tap: no distinct double tap", "decision: rejected: no double tap"),
-            decided_by="no double tap",
         )
     best = cands[0]
     conf = _distinctness(best.score, cands[1].score if len(cands) > 1 else None)

@@ -311,7 +311,7 @@ def train_model(
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
-    names = tuple(getattr(getattr(model, "config", None), "conditions", ()) or ())
+    names = model.config.conditions if isinstance(model, HeLo) else ()
     cond_t = condition_indices(conditions, names, n)
     fingerprint = _fingerprint(model, features, present, y, groups, config, cond_t)
     history: list[dict[str, float]] = []

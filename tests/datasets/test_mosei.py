@@ -22,11 +22,8 @@ DIMS = {"text": 300, "visual": 35, "audio": 74}
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+def _one_thread(one_torch_thread: None) -> None:
+    """One torch thread (the root conftest's fixture) for every test here."""
 
 
 def split_data(n: int, steps: int = 8, seed: int = 0, as_numpy: bool = False) -> dict:

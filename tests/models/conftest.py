@@ -51,12 +51,8 @@ MODALITY_SETS = {
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: one thread is fastest and keeps the shared machine free."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+def _one_thread(one_torch_thread: None) -> None:
+    """One torch thread (the root conftest's fixture) for every test here."""
 
 
 @pytest.fixture
