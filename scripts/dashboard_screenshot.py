@@ -24,13 +24,25 @@ from tqdm import tqdm
 REPO = Path(__file__).resolve().parents[1]
 PIPELINE = REPO / "pipelines" / "wesad_live.yaml"
 DEMO = REPO / "recordings" / "demo" / "S0"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _cli(*args: str, **kwargs: object) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "helo_stream", *args], cwd=REPO, text=True,
-                            stdin=subprocess.DEVNULL, **kwargs)  # type: ignore[call-overload]
+    return subprocess.Popen(
+        [sys.executable, "-m", "helo_stream", *args],
+        cwd=REPO,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        **kwargs,
+    )  # type: ignore[call-overload]
 
 
 def main() -> int:
@@ -48,12 +60,36 @@ def main() -> int:
     pipeline = tmp / "wesad_live.yaml"
     pipeline.write_text(yaml.safe_dump(config))
     addresses = ["tcp://127.0.0.1:5601", "tcp://127.0.0.1:5602"]
-    dashboard = _cli("dashboard", "--connect", addresses[0], "--connect", addresses[1],
-                     "--port", "0", "--history", "60", stderr=subprocess.PIPE)
+    dashboard = _cli(
+        "dashboard",
+        "--connect",
+        addresses[0],
+        "--connect",
+        addresses[1],
+        "--port",
+        "0",
+        "--history",
+        "60",
+        stderr=subprocess.PIPE,
+    )
     runs = [
-        _cli("run", str(pipeline), "--replay", str(DEMO), "--speed", "2", "--loop",
-             "--start", str(start), "--subject", subject, "--address", address, "--quiet",
-             stderr=(tmp / f"{subject}.log").open("w"))
+        _cli(
+            "run",
+            str(pipeline),
+            "--replay",
+            str(DEMO),
+            "--speed",
+            "2",
+            "--loop",
+            "--start",
+            str(start),
+            "--subject",
+            subject,
+            "--address",
+            address,
+            "--quiet",
+            stderr=(tmp / f"{subject}.log").open("w"),
+        )
         for subject, address, start in (("P01", addresses[0], 120), ("P02", addresses[1], 240))
     ]
     try:

@@ -113,8 +113,11 @@ def _constraints(field: FieldInfo) -> str:
             what = "character" if field.annotation is str else "entr"
             plural = {"character": "s", "entr": "ies"}[what] if meta.min_length != 1 else ""
             one = {"character": "", "entr": "y"}[what] if meta.min_length == 1 else ""
-            words.append("non-empty" if meta.min_length == 1 and what == "character"
-                         else f"at least {meta.min_length} {what}{plural}{one}")
+            words.append(
+                "non-empty"
+                if meta.min_length == 1 and what == "character"
+                else f"at least {meta.min_length} {what}{plural}{one}"
+            )
         elif isinstance(meta, annotated_types.MaxLen):
             what = "characters" if field.annotation is str else "entries"
             words.append(f"at most {meta.max_length} {what}")

@@ -94,8 +94,10 @@ def simulate_bvp(rng: np.random.Generator) -> np.ndarray:
     pieces = []
     for phase, n in zip(PHASES, _phase_samples(BVP_HZ), strict=True):
         ppg = nk.ppg_simulate(
-            duration=int(np.ceil((n + fade) / BVP_HZ)) + 1, sampling_rate=BVP_HZ,
-            heart_rate=phase.heart_rate, motion_amplitude=0.05 + 0.3 * phase.movement,
+            duration=int(np.ceil((n + fade) / BVP_HZ)) + 1,
+            sampling_rate=BVP_HZ,
+            heart_rate=phase.heart_rate,
+            motion_amplitude=0.05 + 0.3 * phase.movement,
             random_state=int(rng.integers(2**31)),
         )[: n + fade]
         pieces.append(ppg)
@@ -111,15 +113,21 @@ def simulate_eda(rng: np.random.Generator) -> np.ndarray:
     for phase, n in zip(PHASES, _phase_samples(sim_hz), strict=True):
         minutes = (phase.end - phase.start) / 60
         eda = nk.eda_simulate(
-            length=n + fade, sampling_rate=sim_hz,
-            scr_number=max(0, round(phase.scr_per_min * minutes)), noise=0.002,
-            drift=0.0, random_state=int(rng.integers(2**31)),
+            length=n + fade,
+            sampling_rate=sim_hz,
+            scr_number=max(0, round(phase.scr_per_min * minutes)),
+            noise=0.002,
+            drift=0.0,
+            random_state=int(rng.integers(2**31)),
         )[: n + fade]
         pieces.append((eda - eda.min()) * 0.6)
     phasic = _crossfade_concat(pieces, fade)[: sum(_phase_samples(sim_hz))]
     ends = np.cumsum(_phase_samples(sim_hz))
-    tonic = np.interp(np.arange(len(phasic)), np.concatenate([[0], ends - 1]),
-                      [PHASES[0].tonic_us] + [p.tonic_us for p in PHASES])
+    tonic = np.interp(
+        np.arange(len(phasic)),
+        np.concatenate([[0], ends - 1]),
+        [PHASES[0].tonic_us] + [p.tonic_us for p in PHASES],
+    )
     eda = tonic + phasic
     step = sim_hz // EDA_HZ
     return eda[: len(eda) // step * step].reshape(-1, step).mean(axis=1)

@@ -46,8 +46,13 @@ def plot_report(data: dict[str, Any], path: str | Path, *, max_samples: int = 5)
     for k, m in enumerate(methods):
         values = [data["per_subject"][s][m]["chebyshev"] for s in subjects]
         top = max(top, *values)
-        ax.bar(x + (k - (len(methods) - 1) / 2) * width, values, width, label=titles[m],
-               color=colors(k % 10))
+        ax.bar(
+            x + (k - (len(methods) - 1) / 2) * width,
+            values,
+            width,
+            label=titles[m],
+            color=colors(k % 10),
+        )
     ax.set_ylim(0.0, 1.3 * top if top > 0 else 1.0)  # room for the legend above the bars
     ax.set_xticks(x, subjects)
     ax.set_ylabel("Chebyshev distance (lower is better)")
@@ -64,8 +69,15 @@ def plot_report(data: dict[str, Any], path: str | Path, *, max_samples: int = 5)
         sub.barh(pos, sample["true"], color="0.8", label="self-report (true)")
         for m in drawn:
             k = methods.index(m)
-            sub.scatter(sample["pred"][m], pos, s=14, marker=markers.get(m, "o"),
-                        color=colors(k % 10), label=titles[m], zorder=3)
+            sub.scatter(
+                sample["pred"][m],
+                pos,
+                s=14,
+                marker=markers.get(m, "o"),
+                color=colors(k % 10),
+                label=titles[m],
+                zorder=3,
+            )
         sub.set_yticks(pos, labels if j == 0 else [""] * len(labels), fontsize=7)
         sub.invert_yaxis()
         sub.set_title(f"{sample['subject']} {sample['condition']}", fontsize=9)

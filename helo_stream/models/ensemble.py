@@ -78,4 +78,3 @@ class HeLoEnsemble(nn.Module):
         """The members' mean distribution, as log-probabilities (see :meth:`HeLo.forward`)."""
         stacked = torch.stack([member(features, present) for member in self.members])
         return torch.logsumexp(stacked, dim=0) - math.log(len(self.members))
-

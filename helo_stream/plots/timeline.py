@@ -77,10 +77,17 @@ def read_session(path: Path, *, progress: bool = True) -> Session:
 
     session = Session()
     size = path.stat().st_size
-    with path.open(encoding="utf-8") as handle, tqdm(
-        total=size, unit="B", unit_scale=True, desc=f"reading {path.name}",
-        disable=None if progress else True, leave=False,
-    ) as bar:
+    with (
+        path.open(encoding="utf-8") as handle,
+        tqdm(
+            total=size,
+            unit="B",
+            unit_scale=True,
+            desc=f"reading {path.name}",
+            disable=None if progress else True,
+            leave=False,
+        ) as bar,
+    ):
         for number, line in enumerate(handle):
             bar.update(len(line.encode("utf-8")))
             line = line.strip()
@@ -205,8 +212,9 @@ def plot_timeline(
             chosen[key] = mine[run]
     messages = [m for r in chosen.values() for m in r.messages]
     if not messages:
-        raise ValueError("no emotion messages to plot" + (f" for subject {subject!r}" if subject
-                                                            else ""))
+        raise ValueError(
+            "no emotion messages to plot" + (f" for subject {subject!r}" if subject else "")
+        )
     import matplotlib
 
     matplotlib.use("Agg")
@@ -216,11 +224,12 @@ def plot_timeline(
     t0 = min(float(m["window"]["end"]) for m in messages)
 
     fig = plt.figure(figsize=(13, 1.0 + 3.6 * len(groups)), dpi=dpi)
-    grid = fig.add_gridspec(
-        3 * len(groups), 1, height_ratios=[1, 1, 7] * len(groups), hspace=0.12
-    )
+    grid = fig.add_gridspec(3 * len(groups), 1, height_ratios=[1, 1, 7] * len(groups), hspace=0.12)
     summary: dict[str, Any] = {
-        "subjects": [], "messages": len(messages), "conditions": [], "runs": n_runs,
+        "subjects": [],
+        "messages": len(messages),
+        "conditions": [],
+        "runs": n_runs,
     }
     main_ax = None
     for row, ((pipeline, name), msgs) in enumerate(sorted(groups.items())):
@@ -249,8 +258,16 @@ def plot_timeline(
             x0, x1 = t[a] - step / 2, t[b - 1] + step / 2
             top_ax.axvspan(x0, x1, color=colors[top_idx[a]], linewidth=0)
             if (x1 - x0) / span > 0.06:
-                top_ax.text((x0 + x1) / 2, 0.5, labels[top_idx[a]], ha="center", va="center",
-                            fontsize=8, color="white", fontweight="bold")
+                top_ax.text(
+                    (x0 + x1) / 2,
+                    0.5,
+                    labels[top_idx[a]],
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white",
+                    fontweight="bold",
+                )
         top_ax.set_title(f"{name} · {pipeline} ({len(msgs)} windows)", loc="left", fontsize=10)
         top_ax.set_yticks([])
         top_ax.set_ylabel("top", rotation=0, ha="right", va="center")
@@ -267,8 +284,17 @@ def plot_timeline(
             color = CONDITION_COLORS.get(cond.name, "#9467bd")
             cond_ax.axvspan(x0, x1, color=color, alpha=0.85, linewidth=0)
             mid = (max(x0, t[0]) + min(x1, t[-1])) / 2
-            cond_ax.text(mid, 0.5, cond.name, ha="center", va="center", fontsize=8,
-                         color="white", fontweight="bold", clip_on=True)
+            cond_ax.text(
+                mid,
+                0.5,
+                cond.name,
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white",
+                fontweight="bold",
+                clip_on=True,
+            )
             main_ax.axvspan(x0, x1, color=color, alpha=0.22, linewidth=0, zorder=3)
             for edge in (x0, x1):
                 main_ax.axvline(edge, color=color, linewidth=1.2, linestyle="--", zorder=4)
@@ -278,12 +304,23 @@ def plot_timeline(
         summary["subjects"].append(name)
         if row == 0:
             handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colors]
-            main_ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.005, 1.0),
-                           fontsize=7.5, ncol=1 if len(labels) <= 12 else 2, frameon=False)
+            main_ax.legend(
+                handles,
+                labels,
+                loc="upper left",
+                bbox_to_anchor=(1.005, 1.0),
+                fontsize=7.5,
+                ncol=1 if len(labels) <= 12 else 2,
+                frameon=False,
+            )
     assert main_ax is not None
     main_ax.set_xlabel("seconds since the first window end (LSL clock)")
-    fig.suptitle(title or "helo-stream session: emotion distribution over time", x=0.02,
-                 ha="left", fontsize=12)
+    fig.suptitle(
+        title or "helo-stream session: emotion distribution over time",
+        x=0.02,
+        ha="left",
+        fontsize=12,
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, bbox_inches="tight")
     plt.close(fig)

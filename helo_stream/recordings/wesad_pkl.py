@@ -33,7 +33,12 @@ from helo_stream.recordings.quest import read_quest
 CHEST_RATE = 700.0
 #: pkl key -> respiban profile key
 CHEST_KEYS: dict[str, str] = {
-    "ECG": "ecg", "EDA": "eda", "EMG": "emg", "RESP": "resp", "Temp": "temp", "ACC": "acc",
+    "ECG": "ecg",
+    "EDA": "eda",
+    "EMG": "emg",
+    "RESP": "resp",
+    "Temp": "temp",
+    "ACC": "acc",
 }
 #: pkl key -> empatica_e4 profile key
 WRIST_KEYS: dict[str, str] = {"BVP": "bvp", "EDA": "eda", "TEMP": "temp", "ACC": "acc"}
@@ -82,8 +87,18 @@ def _load_pickle(path: Path) -> Any:
     except FileNotFoundError:
         raise RecordingError("file not found", path=path) from None
     except (
-        pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError,
-        IndexError, KeyError, MemoryError, OSError, UnicodeDecodeError, OverflowError,
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        ImportError,
+        IndexError,
+        KeyError,
+        MemoryError,
+        OSError,
+        UnicodeDecodeError,
+        OverflowError,
         RecursionError,
     ) as err:
         raise RecordingError(
@@ -94,8 +109,9 @@ def _load_pickle(path: Path) -> Any:
 
 def _array(value: Any, where: str, path: Path, *, columns: int | None) -> np.ndarray:
     if not isinstance(value, np.ndarray) or not np.issubdtype(value.dtype, np.number):
-        raise RecordingError(f"{where} must be a numeric array, got {type(value).__name__}",
-                             path=path)
+        raise RecordingError(
+            f"{where} must be a numeric array, got {type(value).__name__}", path=path
+        )
     arr = value.astype(np.float64, copy=False)
     if columns is not None:
         if arr.ndim == 1 and columns == 1:
@@ -145,7 +161,7 @@ def _attach_ratings(
     if mismatched:
         warnings.warn(
             f"{quest_file}: label runs per condition {mismatched} do not match the "
-            f"questionnaire's {({c: len(v) for c, v in by_condition.items()})}; unmatched runs "
+            f"questionnaire's { ({c: len(v) for c, v in by_condition.items()}) }; unmatched runs "
             "have no ratings",
             RecordingWarning,
             stacklevel=3,
@@ -196,8 +212,12 @@ def load_wesad_pkl(path: str | Path, *, subject: str | None = None) -> Recording
                 path=path,
             )
         streams[f"respiban.{key}"] = profile_stream(
-            "respiban", key, subject=name, data=arr,
-            timestamps=regular_timestamps(len(arr), CHEST_RATE), path=path,
+            "respiban",
+            key,
+            subject=name,
+            data=arr,
+            timestamps=regular_timestamps(len(arr), CHEST_RATE),
+            path=path,
         )
     assert n_chest is not None
     chest_duration = n_chest / CHEST_RATE
@@ -218,8 +238,12 @@ def load_wesad_pkl(path: str | Path, *, subject: str | None = None) -> Recording
                 path=path,
             )
         streams[f"empatica_e4.{key}"] = profile_stream(
-            "empatica_e4", key, subject=name, data=arr,
-            timestamps=regular_timestamps(len(arr), spec.nominal_srate), path=path,
+            "empatica_e4",
+            key,
+            subject=name,
+            data=arr,
+            timestamps=regular_timestamps(len(arr), spec.nominal_srate),
+            path=path,
         )
 
     labels = raw["label"]

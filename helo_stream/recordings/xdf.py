@@ -117,8 +117,9 @@ def load_xdf(path: str | Path, *, subject: str | None = None) -> Recording:
         n_channels = int(_first(info, "channel_count", "1"))
         timestamps = np.asarray(raw["time_stamps"], dtype=np.float64)
         if not len(timestamps):
-            warnings.warn(f"{path}: stream {name!r} has no samples; skipped",
-                          RecordingWarning, stacklevel=2)
+            warnings.warn(
+                f"{path}: stream {name!r} has no samples; skipped", RecordingWarning, stacklevel=2
+            )
             continue
         series = raw["time_series"]
         if fmt == "string":

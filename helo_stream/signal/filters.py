@@ -163,16 +163,12 @@ class CausalSosFilter:
             if not self._started[ch]:
                 self._zi[:, :, ch] = self._zi_unit * x[start]
                 self._started[ch] = True
-            y, zi = sosfilt_chunk(
-                self.sos, x[start:stop, np.newaxis], self._zi[:, :, ch : ch + 1]
-            )
+            y, zi = sosfilt_chunk(self.sos, x[start:stop, np.newaxis], self._zi[:, :, ch : ch + 1])
             out[start:stop] = y[:, 0]
             self._zi[:, :, ch : ch + 1] = zi
 
 
-def sosfilt_chunk(
-    sos: np.ndarray, x: np.ndarray, zi: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def sosfilt_chunk(sos: np.ndarray, x: np.ndarray, zi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``scipy.signal.sosfilt(sos, x, axis=0, zi=zi)`` for float64 ``x`` (n, ch) and ``zi``
     (n_sections, 2, ch), without its argument checks.
 

@@ -49,9 +49,7 @@ def _bars(msg: Mapping[str, Any], top: int | None) -> Table:
         probs = sorted(probs, key=lambda lp: lp[1], reverse=True)[:top]
     # all labels: scale bars to the largest probability so that small differences show
     scale = (
-        1.0
-        if top is not None or multilabel
-        else max(0.1, max((p for _, p in probs), default=1.0))
+        1.0 if top is not None or multilabel else max(0.1, max((p for _, p in probs), default=1.0))
     )
     columns = 2 if len(probs) > _ONE_COLUMN_MAX else 1
     table = Table.grid(padding=(0, 1))

@@ -101,7 +101,12 @@ def test_pretty_draws_bars_for_every_label_in_a_terminal() -> None:
     with Publisher() as bg:
         proc = subprocess.Popen(
             _listen("--address", bg.pub.endpoint, "--pretty"),
-            cwd=REPO, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
+            cwd=REPO,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            close_fds=True,
         )
         os.close(slave)
         screen = ""
@@ -135,9 +140,21 @@ def test_pretty_prints_json_lines_when_not_a_terminal(tmp_path: Path) -> None:
     out = tmp_path / "messages.jsonl"
     with Publisher() as bg:
         result = subprocess.run(
-            _listen("--address", bg.pub.endpoint, "--pretty", "--count", "5", "--timeout", "10",
-                    "--out", str(out)),
-            cwd=REPO, capture_output=True, text=True, timeout=30,
+            _listen(
+                "--address",
+                bg.pub.endpoint,
+                "--pretty",
+                "--count",
+                "5",
+                "--timeout",
+                "10",
+                "--out",
+                str(out),
+            ),
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()

@@ -56,13 +56,35 @@ def session_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     out = tmp / "session.jsonl"
     listen = subprocess.Popen(
         _cli("listen", "--address", address, "--markers", "--out", str(out)),
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         run = subprocess.run(
-            _cli("run", str(pipeline), "--replay", str(DEMO), "--speed", "5", "--start", "110",
-                 "--duration", "60", "--subject", subject, "--address", address, "--quiet"),
-            cwd=REPO, capture_output=True, text=True, timeout=100, env=os.environ.copy(),
+            _cli(
+                "run",
+                str(pipeline),
+                "--replay",
+                str(DEMO),
+                "--speed",
+                "5",
+                "--start",
+                "110",
+                "--duration",
+                "60",
+                "--subject",
+                subject,
+                "--address",
+                address,
+                "--quiet",
+            ),
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=100,
+            env=os.environ.copy(),
         )
         assert run.returncode == 0, run.stderr
         time.sleep(0.5)  # the last message and marker reach the listener
@@ -86,7 +108,10 @@ def test_listen_records_messages_and_markers_on_one_clock(session_file: tuple[Pa
     assert {m["subject"] for m in session.messages} == {subject}
     # the replay clips baseline at 110 s (ends 130 s) and stress at 170 s (starts 155 s)
     assert [m["marker"] for m in session.markers] == [
-        "baseline", "end:baseline", "stress", "end:stress"
+        "baseline",
+        "end:baseline",
+        "stress",
+        "end:stress",
     ]
     assert {m["subject"] for m in session.markers} == {subject}
     lsl = [m["lsl"] for m in session.markers]
@@ -99,7 +124,8 @@ def test_listen_records_messages_and_markers_on_one_clock(session_file: tuple[Pa
     assert last_end == pytest.approx(lsl[-1], abs=0.5)
     conditions = conditions_from_markers(session.markers)
     assert [(c.name, round(c.end - c.start)) for c in conditions] == [
-        ("baseline", 20), ("stress", 15)
+        ("baseline", 20),
+        ("stress", 15),
     ]
 
 
@@ -107,7 +133,10 @@ def test_plot_draws_the_session(session_file: tuple[Path, str], tmp_path: Path) 
     path, _ = session_file
     png = tmp_path / "timeline.png"
     result = subprocess.run(
-        _cli("plot", str(path), "--out", str(png)), cwd=REPO, capture_output=True, text=True,
+        _cli("plot", str(path), "--out", str(png)),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
@@ -171,7 +200,9 @@ def test_marker_recorder_survives_a_stream_that_goes_away() -> None:
     finally:
         recorder.close()
     assert [(g["subject"], g["marker"]) for g in mine()] == [
-        (f"gone-{tag}", "baseline"), (f"kept-{tag}", "stress"), (f"kept-{tag}", "end:stress")
+        (f"gone-{tag}", "baseline"),
+        (f"kept-{tag}", "stress"),
+        (f"kept-{tag}", "end:stress"),
     ]
     assert mine()[2]["lsl"] - mine()[1]["lsl"] == pytest.approx(5.0, abs=1e-3)
 
@@ -189,11 +220,17 @@ def test_plot_tells_appended_runs_apart(session_file: tuple[Path, str], tmp_path
     for run in runs:
         assert run.messages == single.messages
         assert [m["marker"] for m in run.markers] == [
-            "baseline", "end:baseline", "stress", "end:stress"
+            "baseline",
+            "end:baseline",
+            "stress",
+            "end:stress",
         ]
     result = subprocess.run(
         _cli("plot", str(doubled), "--run", "0", "--out", str(tmp_path / "first.png")),
-        cwd=REPO, capture_output=True, text=True, timeout=60,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert "has 2 runs" in result.stderr and "drew run 0" in result.stderr

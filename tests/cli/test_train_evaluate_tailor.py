@@ -29,7 +29,9 @@ def tailor_pipeline(workspace: dict[str, Path]) -> Path:  # noqa: F811
     config["model"]["checkpoint"] = "out/tailor_test.pt"
     # A fixed threshold (not chosen on validation), so the checkpoint must keep exactly it.
     config["model"]["tailor"] = {
-        "d_model": 16, "threshold": 0.4, "threshold_from_validation": False,
+        "d_model": 16,
+        "threshold": 0.4,
+        "threshold_from_validation": False,
         "present_min_rating": 4,
     }
     path = workspace["root"] / "tailor_pipeline.yaml"
@@ -38,7 +40,8 @@ def tailor_pipeline(workspace: dict[str, Path]) -> Path:  # noqa: F811
 
 
 def test_presence_targets_come_from_the_questionnaire(
-    workspace: dict[str, Path], tailor_pipeline: Path  # noqa: F811
+    workspace: dict[str, Path],  # noqa: F811
+    tailor_pipeline: Path,
 ) -> None:
     pipeline = load_pipeline(tailor_pipeline, check_checkpoint=False)
     subject = load_subjects(workspace["data"] / "S1", pipeline, cache_dir=workspace["cache"])[0]
@@ -51,8 +54,12 @@ def test_presence_targets_come_from_the_questionnaire(
         want = ratings_to_multilabel(interval.ratings, pipeline.labels, min_rating=4)
         rows = session.labelled & (session.condition == interval.condition)
         rows &= np.all(
-            np.isclose(session.targets, np.array([interval.ratings[k] for k in pipeline.labels])
-                       / sum(interval.ratings[k] for k in pipeline.labels)), axis=1
+            np.isclose(
+                session.targets,
+                np.array([interval.ratings[k] for k in pipeline.labels])
+                / sum(interval.ratings[k] for k in pipeline.labels),
+            ),
+            axis=1,
         )
         assert rows.any()
         assert (y[rows] == want).all()
@@ -60,12 +67,20 @@ def test_presence_targets_come_from_the_questionnaire(
 
 
 def test_train_and_evaluate_a_tailor_checkpoint(
-    workspace: dict[str, Path], tailor_pipeline: Path  # noqa: F811
+    workspace: dict[str, Path],  # noqa: F811
+    tailor_pipeline: Path,
 ) -> None:
     out_dir = workspace["root"] / "out"
     code, out = _invoke(
-        "train", str(tailor_pipeline), "--data", str(workspace["data"]), "--out", str(out_dir),
-        "--cache-dir", str(workspace["cache"]), "--no-progress",
+        "train",
+        str(tailor_pipeline),
+        "--data",
+        str(workspace["data"]),
+        "--out",
+        str(out_dir),
+        "--cache-dir",
+        str(workspace["cache"]),
+        "--no-progress",
     )
     assert code == 0, out
     assert "training tailor" in out
@@ -78,15 +93,31 @@ def test_train_and_evaluate_a_tailor_checkpoint(
     assert "rated >= 4" in meta["labels_source"]
 
     code, out = _invoke(
-        "train", str(tailor_pipeline), "--data", str(workspace["data"]), "--out", str(out_dir),
-        "--method", "helo", "--no-progress", "--cache-dir", str(workspace["cache"]),
+        "train",
+        str(tailor_pipeline),
+        "--data",
+        str(workspace["data"]),
+        "--out",
+        str(out_dir),
+        "--method",
+        "helo",
+        "--no-progress",
+        "--cache-dir",
+        str(workspace["cache"]),
     )
     assert code == 2 and "does not fit the pipeline's model.name" in out
 
     report_dir = workspace["root"] / "tailor_report"
     code, out = _invoke(
-        "evaluate", str(tailor_pipeline), "--data", str(workspace["data"]), "--out",
-        str(report_dir), "--cache-dir", str(workspace["cache"]), "--no-progress",
+        "evaluate",
+        str(tailor_pipeline),
+        "--data",
+        str(workspace["data"]),
+        "--out",
+        str(report_dir),
+        "--cache-dir",
+        str(workspace["cache"]),
+        "--no-progress",
     )
     assert code == 0, out
     data = json.loads((report_dir / "eval_data.json").read_text())

@@ -37,8 +37,10 @@ def test_defaults_are_the_authors_values() -> None:
 )
 def test_bad_settings_are_named(settings, message) -> None:
     with pytest.raises(ValidationError, match=message):
-        model(name="tailor", tailor=TailorSettings(**settings) if "unknown" not in settings
-              else settings)
+        model(
+            name="tailor",
+            tailor=TailorSettings(**settings) if "unknown" not in settings else settings,
+        )
 
 
 def test_tailor_section_only_with_a_tailor_model() -> None:

@@ -42,12 +42,30 @@ def test_dashboard_shows_a_live_replay(
     subject = f"dash-{uuid.uuid4().hex[:8]}"
     address = f"tcp://127.0.0.1:{_free_port()}"
     dashboard = spawn(
-        "dashboard", "--connect", address, "--port", "0",
-        "--offline-after", str(OFFLINE_AFTER_S), "--history", "60",
+        "dashboard",
+        "--connect",
+        address,
+        "--port",
+        "0",
+        "--offline-after",
+        str(OFFLINE_AFTER_S),
+        "--history",
+        "60",
     )
     run = spawn(
-        "run", str(fast_pipeline), "--replay", str(demo), "--speed", "5", "--duration", "40",
-        "--subject", subject, "--address", address, "--quiet",
+        "run",
+        str(fast_pipeline),
+        "--replay",
+        str(demo),
+        "--speed",
+        "5",
+        "--duration",
+        "40",
+        "--subject",
+        subject,
+        "--address",
+        address,
+        "--quiet",
     )
     url = dashboard.wait_for_line(r"(http://\S+)", timeout_s=20).group(1)
     page = browser.new_page(viewport={"width": 1100, "height": 900})  # type: ignore[attr-defined]
@@ -57,13 +75,9 @@ def test_dashboard_shows_a_live_replay(
     # the pipeline loads its model and resolves the replay's streams first
     page.wait_for_selector(f"{panel} .bar[data-p]", timeout=45_000)
 
-    shown_labels = page.eval_on_selector_all(
-        f"{panel} .bar", "bs => bs.map(b => b.dataset.label)"
-    )
+    shown_labels = page.eval_on_selector_all(f"{panel} .bar", "bs => bs.map(b => b.dataset.label)")
     assert shown_labels == labels
-    shown = page.eval_on_selector_all(
-        f"{panel} .bar-label", "ls => ls.map(l => l.textContent)"
-    )
+    shown = page.eval_on_selector_all(f"{panel} .bar-label", "ls => ls.map(l => l.textContent)")
     assert shown == shown_labels
     first = _bar_values(page, panel)
     assert sum(first.values()) == pytest.approx(1.0, abs=1e-3)
@@ -98,13 +112,9 @@ def test_dashboard_shows_a_live_replay(
     # The replay ends (40 s of recording at 5x), the pipeline exits; nothing is published.
     run.proc.wait(timeout=30)
     assert run.proc.returncode == 0, "".join(run.log)
-    page.wait_for_selector(
-        f"{panel}[data-status='offline']", timeout=(OFFLINE_AFTER_S + 5) * 1000
-    )
+    page.wait_for_selector(f"{panel}[data-status='offline']", timeout=(OFFLINE_AFTER_S + 5) * 1000)
     assert "offline" in (page.text_content(f"{panel} .status") or "")
-    states = page.eval_on_selector_all(
-        f"{panel} .modality", "ms => ms.map(m => m.dataset.state)"
-    )
+    states = page.eval_on_selector_all(f"{panel} .modality", "ms => ms.map(m => m.dataset.state)")
     assert states == ["missing"] * 4
 
     # The dashboard restarts on the same port: the page reconnects by itself.

@@ -48,8 +48,19 @@ def test_dashboard_shows_presence_scores(
     address = f"tcp://127.0.0.1:{_free_port()}"
     dashboard = spawn("dashboard", "--connect", address, "--port", "0")
     spawn(
-        "run", str(fast_tailor), "--replay", str(demo), "--speed", "5", "--duration", "30",
-        "--subject", subject, "--address", address, "--quiet",
+        "run",
+        str(fast_tailor),
+        "--replay",
+        str(demo),
+        "--speed",
+        "5",
+        "--duration",
+        "30",
+        "--subject",
+        subject,
+        "--address",
+        address,
+        "--quiet",
     )
     url = dashboard.wait_for_line(r"(http://\S+)", timeout_s=20).group(1)
     page = browser.new_page(viewport={"width": 1100, "height": 900})  # type: ignore[attr-defined]

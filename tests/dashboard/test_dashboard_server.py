@@ -48,13 +48,19 @@ class Pipeline:
         while not self.stop.is_set():
             self.pub.publish(
                 build_emotion_message(
-                    pipeline="fake_rate", subject=self.subject, seq=self.sent,
-                    window_start_lsl=float(self.sent), window_end_lsl=self.sent + 60.0,
-                    labels=LABELS, distribution=rng.dirichlet(np.ones(len(LABELS))),
+                    pipeline="fake_rate",
+                    subject=self.subject,
+                    seq=self.sent,
+                    window_start_lsl=float(self.sent),
+                    window_end_lsl=self.sent + 60.0,
+                    labels=LABELS,
+                    distribution=rng.dirichlet(np.ones(len(LABELS))),
                     modalities={"bvp": "ok", "eda": "stale"},
                     latency_ms={"window_to_publish": 2.0, "features": 1.0, "model": 0.5},
-                    model_name="helo", checkpoint_sha256=hashlib.sha256(b"x").hexdigest(),
-                    published_lsl=self.sent + 60.0, published_unix=time.time(),
+                    model_name="helo",
+                    checkpoint_sha256=hashlib.sha256(b"x").hexdigest(),
+                    published_lsl=self.sent + 60.0,
+                    published_unix=time.time(),
                 )
             )
             self.sent += 1
@@ -82,8 +88,15 @@ def test_two_pipelines_throttled_rate_and_restart(spawn: Callable) -> None:
     first, second = Pipeline("S2"), Pipeline("S3")
     try:
         dashboard = spawn(
-            "dashboard", "--connect", first.endpoint, "--connect", second.endpoint,
-            "--port", "0", "--max-rate", "10",
+            "dashboard",
+            "--connect",
+            first.endpoint,
+            "--connect",
+            second.endpoint,
+            "--port",
+            "0",
+            "--max-rate",
+            "10",
         )
         url = dashboard.wait_for_line(r"http://(\S+)/", timeout_s=20).group(1)
         with connect(f"ws://{url}/ws") as ws:

@@ -141,8 +141,9 @@ def test_running_normalisation_is_causal() -> None:
     )
     blank = (np.full((len(ends), 3), np.nan), np.full(len(ends), "", dtype=object))
     z, z_late = (
-        SessionDataset("S1", _table(ends, v), *blank, np.zeros(len(ends), dtype=bool))
-        .normalized_features(norm)["m"][:, 0]
+        SessionDataset(
+            "S1", _table(ends, v), *blank, np.zeros(len(ends), dtype=bool)
+        ).normalized_features(norm)["m"][:, 0]
         for v in (values, late)
     )
     np.testing.assert_array_equal(z_late[:80], z[:80])

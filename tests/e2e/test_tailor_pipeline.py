@@ -22,8 +22,15 @@ CHECKPOINT = REPO / "checkpoints" / "tailor_wesad_e4.pt"
 def test_tailor_pipeline_publishes_scores_and_present_labels() -> None:
     duration = 80.0
     run = LiveRun(
-        TAILOR, "--replay", str(DEMO), "--speed", "10", "--start", "20",
-        "--duration", str(duration),
+        TAILOR,
+        "--replay",
+        str(DEMO),
+        "--speed",
+        "10",
+        "--start",
+        "20",
+        "--duration",
+        str(duration),
     )
     try:
         run.collect()

@@ -57,9 +57,15 @@ def make_subject(
         feature_names=names,
     )
     alignment = {
-        "ok": usable, "method": "tap" if usable else "protocol", "offset_s": 30.0,
-        "confidence": 0.9 if usable else 0.05, "uncertainty_s": 1.0, "protocol_offset_s": 30.0,
-        "protocol_confidence": 0.5, "tap_time_s": 30.0, "reason": "synthetic",
+        "ok": usable,
+        "method": "tap" if usable else "protocol",
+        "offset_s": 30.0,
+        "confidence": 0.9 if usable else 0.05,
+        "uncertainty_s": 1.0,
+        "protocol_offset_s": 30.0,
+        "protocol_confidence": 0.5,
+        "tap_time_s": 30.0,
+        "reason": "synthetic",
     }
     session = SessionDataset(name, table, targets, cond, labelled)
     return SubjectData(name, Path(name), session, alignment)

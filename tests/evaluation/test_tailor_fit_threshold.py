@@ -15,9 +15,7 @@ from helo_stream.training.tailor_trainer import THRESHOLD_GRID
 FAST = FitSettings(epochs=2, batch_size=64, train_stride=2, val_fraction=0.34, patience=None)
 
 
-def test_threshold_is_chosen_on_validation_subjects_and_saved(
-    subjects, pipeline, tmp_path
-) -> None:
+def test_threshold_is_chosen_on_validation_subjects_and_saved(subjects, pipeline, tmp_path) -> None:
     train = subjects[:3]
     fitted = fit_model("tailor", train, pipeline, settings=FAST)
     result = fitted.result

@@ -56,8 +56,9 @@ def write_e4_csv(path: Path, values: np.ndarray, rate: float, start: float = E4_
     with path.open("w") as fh:
         fh.write(", ".join([f"{start:.6f}"] * cols) + "\n")
         fh.write(", ".join([f"{rate:.6f}"] * cols) + "\n")
-        np.savetxt(fh, body, fmt="%d" if np.issubdtype(body.dtype, np.integer) else "%.6f",
-                   delimiter=",")
+        np.savetxt(
+            fh, body, fmt="%d" if np.issubdtype(body.dtype, np.integer) else "%.6f", delimiter=","
+        )
 
 
 @pytest.fixture

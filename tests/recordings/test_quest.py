@@ -38,10 +38,18 @@ def test_read_quest(tmp_path: Path, wf: SimpleNamespace) -> None:
     quest = read_quest(path)
     assert [c.name for c in quest.conditions] == ["Base", "TSST", "Medi 1", "Fun", "Medi 2"]
     assert [c.condition for c in quest.conditions] == [
-        "baseline", "stress", "meditation", "amusement", "meditation",
+        "baseline",
+        "stress",
+        "meditation",
+        "amusement",
+        "meditation",
     ]
     assert [(c.start_s, c.end_s) for c in quest.conditions] == [
-        (10, 30), (40, 55), (65, 80), (85, 100), (105, 120),
+        (10, 30),
+        (40, 55),
+        (65, 80),
+        (85, 100),
+        (105, 120),
     ]
     stress = quest.conditions[1].ratings
     assert stress is not None and list(stress) == list(LABELS_WESAD)

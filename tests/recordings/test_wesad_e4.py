@@ -24,16 +24,27 @@ def test_generated_folder(make_e4_folder: Callable[..., Path], wf: SimpleNamespa
     rec = load_recording(folder)
     assert rec.format == "wesad_e4" and rec.subject == "S42" and rec.path == folder
     assert sorted(rec.streams) == [
-        "empatica_e4.acc", "empatica_e4.bvp", "empatica_e4.eda", "empatica_e4.temp",
+        "empatica_e4.acc",
+        "empatica_e4.bvp",
+        "empatica_e4.eda",
+        "empatica_e4.temp",
     ]
     profile = load_device_profile(DEVICES_DIR / "empatica_e4.yaml")
-    for key, rate, n, channels in (("acc", 32, 960, 3), ("bvp", 64, 1920, 1),
-                                   ("eda", 4, 120, 1), ("temp", 4, 120, 1)):
+    for key, rate, n, channels in (
+        ("acc", 32, 960, 3),
+        ("bvp", 64, 1920, 1),
+        ("eda", 4, 120, 1),
+        ("temp", 4, 120, 1),
+    ):
         s = rec.stream("empatica_e4", key)
         spec = profile.streams[key]
         assert (s.nominal_srate, s.data.shape, s.data.dtype) == (rate, (n, channels), np.float64)
         assert (s.name, s.type, s.channel_labels, s.units) == (
-            spec.name, spec.type, spec.channel_labels, spec.units)
+            spec.name,
+            spec.type,
+            spec.channel_labels,
+            spec.units,
+        )
         assert s.source_id == profile.source_id(key, subject="S42")
         assert s.timestamps[0] == wf.E4_START
         np.testing.assert_array_equal(s.timestamps, wf.E4_START + np.arange(n) / rate)
@@ -69,12 +80,16 @@ def test_demo_recording_aligns_on_its_tap(demo_folder: Path) -> None:
     assert al.offset_s == pytest.approx(30.0, abs=0.1)
     assert al.chest_start_unix == pytest.approx(al.e4_start_unix + al.offset_s)
     assert [c.condition for c in rec.conditions] == [
-        "baseline", "stress", "amusement", "meditation",
+        "baseline",
+        "stress",
+        "amusement",
+        "meditation",
     ]
     rel = [t - al.chest_start_unix for c in rec.conditions for t in (c.start, c.end)]
     assert rel == pytest.approx([20, 100, 125, 195, 220, 270, 290, 340])
-    assert all(c.ratings is not None and list(c.ratings) == list(LABELS_WESAD)
-               for c in rec.conditions)
+    assert all(
+        c.ratings is not None and list(c.ratings) == list(LABELS_WESAD) for c in rec.conditions
+    )
     assert rec.conditions[1].ratings["stressed"] > rec.conditions[0].ratings["stressed"]
     assert rec.duration_s == pytest.approx(380.0, abs=0.1)
     total = sum(p.stat().st_size for p in demo_folder.rglob("*") if p.is_file())
@@ -135,8 +150,12 @@ def test_real_s2(wesad_root: Path) -> None:
     rec = load_recording(wesad_root / "S2")
     assert rec.format == "wesad_e4" and rec.subject == "S2"
     e4_start = 1495437325.0
-    expected = {"acc": (32, 251970, 3), "bvp": (64, 503943, 1), "eda": (4, 31494, 1),
-                "temp": (4, 31496, 1)}
+    expected = {
+        "acc": (32, 251970, 3),
+        "bvp": (64, 503943, 1),
+        "eda": (4, 31494, 1),
+        "temp": (4, 31496, 1),
+    }
     for key, (rate, n, channels) in expected.items():
         s = rec.stream("empatica_e4", key)
         assert (s.nominal_srate, s.data.shape) == (rate, (n, channels))
@@ -152,7 +171,11 @@ def test_real_s2(wesad_root: Path) -> None:
 
     # the quest file: Base, TSST, Medi 1, Fun, Medi 2 (sRead/fRead ignored)
     assert [c.condition for c in rec.conditions] == [
-        "baseline", "stress", "meditation", "amusement", "meditation",
+        "baseline",
+        "stress",
+        "meditation",
+        "amusement",
+        "meditation",
     ]
     starts = [c.start - al.chest_start_unix for c in rec.conditions]
     ends = [c.end - al.chest_start_unix for c in rec.conditions]

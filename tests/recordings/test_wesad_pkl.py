@@ -24,8 +24,15 @@ def test_reads_the_layout_with_ratings(tmp_path: Path, wf: SimpleNamespace) -> N
     rec = load_recording(folder)
     assert rec.format == "wesad_pkl" and rec.subject == "S98" and rec.path == path
     assert sorted(rec.streams) == [
-        "empatica_e4.acc", "empatica_e4.bvp", "empatica_e4.eda", "empatica_e4.temp",
-        "respiban.acc", "respiban.ecg", "respiban.eda", "respiban.emg", "respiban.resp",
+        "empatica_e4.acc",
+        "empatica_e4.bvp",
+        "empatica_e4.eda",
+        "empatica_e4.temp",
+        "respiban.acc",
+        "respiban.ecg",
+        "respiban.eda",
+        "respiban.emg",
+        "respiban.resp",
         "respiban.temp",
     ]
     for key, pkl_key in (("ecg", "ECG"), ("acc", "ACC"), ("temp", "Temp")):
@@ -45,18 +52,21 @@ def test_reads_the_layout_with_ratings(tmp_path: Path, wf: SimpleNamespace) -> N
 
     got = [(c.condition, c.start, c.end) for c in rec.conditions]
     assert got == [
-        ("baseline", 1.0, 4.0), ("stress", 5.0, 7.0), ("meditation", 7.5, 8.5),
-        ("amusement", 8.5, 10.0), ("meditation", 10.0, 11.0),
+        ("baseline", 1.0, 4.0),
+        ("stress", 5.0, 7.0),
+        ("meditation", 7.5, 8.5),
+        ("amusement", 8.5, 10.0),
+        ("meditation", 10.0, 11.0),
     ]
-    assert all(c.ratings is not None and list(c.ratings) == list(LABELS_WESAD)
-               for c in rec.conditions)
+    assert all(
+        c.ratings is not None and list(c.ratings) == list(LABELS_WESAD) for c in rec.conditions
+    )
     assert rec.conditions[1].ratings["alert"] == 5  # the 26-item stress line
     assert rec.alignment is None
 
 
 def test_file_path_and_subject_override(tmp_path: Path, wf: SimpleNamespace) -> None:
-    path = wf.write_pickle(tmp_path / "S98.pkl", wf.wesad_pickle_dict("S98"),
-                           python2_names=False)
+    path = wf.write_pickle(tmp_path / "S98.pkl", wf.wesad_pickle_dict("S98"), python2_names=False)
     rec = load_wesad_pkl(path, subject="bob")
     assert rec.subject == "bob"
     assert rec.stream("empatica_e4", "bvp").source_id == "bob-empatica_e4-bvp"
@@ -66,7 +76,9 @@ def test_file_path_and_subject_override(tmp_path: Path, wf: SimpleNamespace) -> 
 def test_label_runs() -> None:
     labels = np.array([0, 0, 1, 1, 1, 0, 2, 2, 5, 4, 4, 3, 7, 7])
     assert label_runs(labels, 1.0) == [
-        ("baseline", 2.0, 5.0), ("stress", 6.0, 8.0), ("meditation", 9.0, 11.0),
+        ("baseline", 2.0, 5.0),
+        ("stress", 6.0, 8.0),
+        ("meditation", 9.0, 11.0),
         ("amusement", 11.0, 12.0),
     ]
     assert label_runs(np.array([], dtype=int), 700.0) == []
@@ -93,12 +105,18 @@ class _Evil:
         (lambda d: d["signal"].pop("wrist"), "'chest' and 'wrist'"),
         (lambda d: d["signal"]["chest"].pop("EMG"), r"chest signals \['EMG'\] missing"),
         (lambda d: d["signal"]["wrist"].pop("BVP"), r"wrist signals \['BVP'\] missing"),
-        (lambda d: d["signal"]["chest"].update(ECG=d["signal"]["chest"]["ECG"][:-5]),
-         "differ in length"),
-        (lambda d: d["signal"]["chest"].update(ACC=d["signal"]["chest"]["ACC"][:, :2]),
-         r"shape \(n, 3\)"),
-        (lambda d: d["signal"]["wrist"].update(BVP=d["signal"]["wrist"]["BVP"][:300]),
-         "not the synchronised layout"),
+        (
+            lambda d: d["signal"]["chest"].update(ECG=d["signal"]["chest"]["ECG"][:-5]),
+            "differ in length",
+        ),
+        (
+            lambda d: d["signal"]["chest"].update(ACC=d["signal"]["chest"]["ACC"][:, :2]),
+            r"shape \(n, 3\)",
+        ),
+        (
+            lambda d: d["signal"]["wrist"].update(BVP=d["signal"]["wrist"]["BVP"][:300]),
+            "not the synchronised layout",
+        ),
         (lambda d: d.update(label=d["label"][:100]), "one per chest sample"),
         (lambda d: d["signal"]["wrist"].update(EDA="oops"), "numeric array"),
     ],

@@ -17,8 +17,12 @@ def test_minimal(xdf_dir: Path) -> None:
     assert rec.format == "xdf" and rec.subject == "minimal"
     assert sorted(rec.streams) == ["SendDataC", "SendDataString"]
     eeg = rec.streams["SendDataC"]
-    assert (eeg.device, eeg.key, eeg.type, eeg.channel_format) == (None, "SendDataC", "EEG",
-                                                                   "int16")
+    assert (eeg.device, eeg.key, eeg.type, eeg.channel_format) == (
+        None,
+        "SendDataC",
+        "EEG",
+        "int16",
+    )
     assert eeg.nominal_srate == 10 and eeg.data.dtype == np.float64
     assert eeg.channel_labels == ("ch0", "ch1", "ch2") and eeg.units == ("", "", "")
     # README table: first sample 192, 255, 238 then 12, 22, 32 ...
@@ -72,15 +76,16 @@ def test_xdf_without_streams(tmp_path: Path, xdf_dir: Path) -> None:
     raw = (xdf_dir / "empty_streams.xdf").read_bytes()
     # keep the magic number and the FileHeader chunk (length-prefixed), nothing else
     n_len = raw[4]
-    length = int.from_bytes(raw[5:5 + n_len], "little")
+    length = int.from_bytes(raw[5 : 5 + n_len], "little")
     header_only = tmp_path / "header_only.xdf"
     header_only.write_bytes(raw[: 5 + n_len + length])
     with pytest.raises(RecordingError, match="no stream with samples"):
         load_recording(header_only)
 
 
-def test_detect_format(tmp_path: Path, make_e4_folder: Callable[..., Path],
-                       wf: SimpleNamespace) -> None:
+def test_detect_format(
+    tmp_path: Path, make_e4_folder: Callable[..., Path], wf: SimpleNamespace
+) -> None:
     e4 = make_e4_folder("S41", seconds=5)
     assert detect_format(e4) == "wesad_e4"
     assert detect_format(e4 / "S41_E4_Data") == "wesad_e4"

@@ -62,8 +62,12 @@ def build_recording(
         data = np.arange(n)[:, None] * 10.0 + np.arange(channels)[None, :]
         data = data + np.round(rng.normal(0, 1, (n, channels)), 2)
         recorded[f"{device}.{key}"] = profile_stream(
-            device, key, subject=subject, data=data,
-            timestamps=regular_timestamps(n, rate, t0), path=Path("memory"),
+            device,
+            key,
+            subject=subject,
+            data=data,
+            timestamps=regular_timestamps(n, rate, t0),
+            path=Path("memory"),
         )
     intervals = [ConditionInterval(c, t0 + s, t0 + e) for c, s, e in (conditions or [])]
     return Recording(subject, Path("memory"), "wesad_e4", recorded, intervals)

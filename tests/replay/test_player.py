@@ -16,8 +16,12 @@ from helo_stream.config import DEVICES_DIR, load_device_profile
 from helo_stream.recordings import Recording, load_recording
 from helo_stream.replay import PROTOCOL_STREAM, RecordingPlayer
 
-FORMATS = {"float32": pylsl.cf_float32, "double64": pylsl.cf_double64, "string": pylsl.cf_string,
-           "int16": pylsl.cf_int16}
+FORMATS = {
+    "float32": pylsl.cf_float32,
+    "double64": pylsl.cf_double64,
+    "string": pylsl.cf_string,
+    "int16": pylsl.cf_int16,
+}
 
 
 def _desc_channels(info: pylsl.StreamInfo) -> list[dict[str, str]]:
@@ -45,7 +49,10 @@ def test_metadata_matches_the_profiles(
             info = infos[profile.source_id(stream_key, subject=subject)]
             full = pylsl.StreamInlet(info).info(timeout=5.0)  # with the desc element
             assert (full.name(), full.type(), full.channel_count()) == (
-                spec.name, spec.type, spec.n_channels)
+                spec.name,
+                spec.type,
+                spec.n_channels,
+            )
             assert full.nominal_srate() == spec.nominal_srate
             assert full.channel_format() == FORMATS[spec.channel_format]
             channels = _desc_channels(full)
@@ -57,7 +64,10 @@ def test_metadata_matches_the_profiles(
             assert desc.findtext("model") == profile.model
         marker = pylsl.StreamInlet(infos[f"{subject}-protocol"]).info(timeout=5.0)
         assert (marker.name(), marker.type(), marker.channel_count()) == (
-            PROTOCOL_STREAM, "Markers", 1)
+            PROTOCOL_STREAM,
+            "Markers",
+            1,
+        )
         assert marker.nominal_srate() == pylsl.IRREGULAR_RATE
         assert marker.channel_format() == pylsl.cf_string
 
@@ -76,8 +86,9 @@ def test_samples_timestamps_and_markers_arrive_as_recorded(
     for key, stream in rec.streams.items():
         samples, stamps = received[key]
         assert len(samples) == stream.n_samples, key
-        np.testing.assert_array_equal(np.asarray(samples, np.float32),
-                                      stream.data.astype(np.float32))
+        np.testing.assert_array_equal(
+            np.asarray(samples, np.float32), stream.data.astype(np.float32)
+        )
         # timestamps are the recording's relative times, whatever the speed
         np.testing.assert_allclose(stamps - lsl0, stream.timestamps - rec.start, atol=1e-6)
     markers, stamps = received["protocol"]
@@ -99,8 +110,9 @@ def test_start_and_duration_select_a_window(
         samples, stamps = pull(inlets["empatica_e4.bvp"], 96)
         markers, mstamps = pull(inlets["protocol"], 2)
     source = rec.stream("empatica_e4", "bvp")
-    np.testing.assert_array_equal(np.asarray(samples)[:, 0],
-                                  source.data[128:224, 0].astype(np.float32))
+    np.testing.assert_array_equal(
+        np.asarray(samples)[:, 0], source.data[128:224, 0].astype(np.float32)
+    )
     np.testing.assert_allclose(stamps - player.lsl_start, np.arange(96) / 64, atol=1e-6)
     # joining mid-condition announces it at once, and its end at the window's end
     assert [m[0] for m in markers] == ["amusement", "end:amusement"]
@@ -111,8 +123,9 @@ def test_pacing_at_speed_10_does_not_drift(
     subject: str, make_recording: Callable[..., Recording], open_inlets: Callable
 ) -> None:
     speed, seconds = 10.0, 30.0
-    rec = make_recording("S1", seconds, streams=(("empatica_e4", "bvp", 64, 1),
-                                                 ("respiban", "ecg", 700, 1)))
+    rec = make_recording(
+        "S1", seconds, streams=(("empatica_e4", "bvp", 64, 1), ("respiban", "ecg", 700, 1))
+    )
     arrivals: list[tuple[float, float]] = []  # (local clock at receipt, newest timestamp)
     with RecordingPlayer(rec, subject=subject, speed=speed) as player:
         inlet = open_inlets({"ecg": player.source_ids["respiban.ecg"]})["ecg"]
@@ -147,8 +160,9 @@ def test_pacing_at_speed_10_does_not_drift(
 def test_loop_continues_timestamps(
     subject: str, make_recording: Callable[..., Recording], open_inlets: Callable, pull: Callable
 ) -> None:
-    rec = make_recording("S1", 1.0, streams=(("empatica_e4", "bvp", 64, 1),),
-                         conditions=[("meditation", 0.25, 0.75)])
+    rec = make_recording(
+        "S1", 1.0, streams=(("empatica_e4", "bvp", 64, 1),), conditions=[("meditation", 0.25, 0.75)]
+    )
     player = RecordingPlayer(rec, subject=subject, speed=10, loop=True)
     with player:
         inlets = open_inlets({k: player.source_ids[k] for k in ("empatica_e4.bvp", "protocol")})
@@ -162,14 +176,12 @@ def test_loop_continues_timestamps(
     assert passes >= 4
     # strictly increasing, every step exactly one sample period, across pass boundaries too
     np.testing.assert_allclose(np.diff(stamps), 1 / 64, atol=1e-6)
-    np.testing.assert_allclose(stamps - player.lsl_start, np.arange(len(stamps)) / 64,
-                               atol=1e-6)
+    np.testing.assert_allclose(stamps - player.lsl_start, np.arange(len(stamps)) / 64, atol=1e-6)
     values = np.asarray(samples)[:, 0]
     source = rec.stream("empatica_e4", "bvp").data[:, 0].astype(np.float32)
     np.testing.assert_array_equal(values[: passes * 64], np.tile(source, passes))
     assert [m[0] for m in markers[:4]] == ["meditation", "end:meditation"] * 2
-    np.testing.assert_allclose(mstamps[:4] - player.lsl_start, [0.25, 0.75, 1.25, 1.75],
-                               atol=1e-6)
+    np.testing.assert_allclose(mstamps[:4] - player.lsl_start, [0.25, 0.75, 1.25, 1.75], atol=1e-6)
 
 
 def test_lead_pushes_the_first_seconds_at_once_stamped_in_the_past(
@@ -186,8 +198,7 @@ def test_lead_pushes_the_first_seconds_at_once_stamped_in_the_past(
         player.close()
     assert len(samples) >= 3 * 64 and waited < 1.0  # three seconds in well under one
     # every sample keeps its recorded spacing; the lead's samples are stamped in the past
-    np.testing.assert_allclose(stamps - player.lsl_start, np.arange(len(stamps)) / 64,
-                               atol=1e-6)
+    np.testing.assert_allclose(stamps - player.lsl_start, np.arange(len(stamps)) / 64, atol=1e-6)
     assert now - stamps[0] == pytest.approx(3.0 + waited, abs=0.5)
 
 
@@ -243,12 +254,15 @@ def test_xdf_streams_keep_their_recorded_metadata(
     rec = load_recording(path)
     with RecordingPlayer(rec, subject=subject, speed=5) as player:
         assert player.source_ids["SendDataC"] == f"{subject}-SendDataC"  # none was recorded
-        inlets = open_inlets(
-            {k: player.source_ids[k] for k in ("SendDataC", "SendDataString")})
+        inlets = open_inlets({k: player.source_ids[k] for k in ("SendDataC", "SendDataString")})
         inlet, strings = inlets["SendDataC"], inlets["SendDataString"]
         info = inlet.info(timeout=5.0)
         assert (info.name(), info.type(), info.channel_count(), info.nominal_srate()) == (
-            "SendDataC", "EEG", 3, 10.0)
+            "SendDataC",
+            "EEG",
+            3,
+            10.0,
+        )
         assert info.channel_format() == pylsl.cf_int16
         assert strings.info(timeout=5.0).channel_format() == pylsl.cf_string
         player.start()
@@ -263,7 +277,12 @@ def test_xdf_streams_keep_their_recorded_metadata(
 
 def test_invalid_arguments(make_recording: Callable[..., Recording]) -> None:
     rec = make_recording("S1", 2.0, streams=(("empatica_e4", "eda", 4, 1),))
-    for kwargs in ({"speed": 0}, {"chunk_s": 0}, {"start_s": -1}, {"duration_s": 0},
-                   {"start_s": 2.0}):
+    for kwargs in (
+        {"speed": 0},
+        {"chunk_s": 0},
+        {"start_s": -1},
+        {"duration_s": 0},
+        {"start_s": 2.0},
+    ):
         with pytest.raises(ValueError):
             RecordingPlayer(rec, **kwargs)

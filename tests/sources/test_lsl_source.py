@@ -111,9 +111,7 @@ def test_filter_applied_once_per_chunk_with_state_carried(
     assert max(filt.calls) > 1
 
 
-def test_backlog_is_taken_in_steps_of_at_most_one_chunk(
-    uid, make_outlet, resolve_one
-) -> None:
+def test_backlog_is_taken_in_steps_of_at_most_one_chunk(uid, make_outlet, resolve_one) -> None:
     srate = 200.0
     outlet = make_outlet(name=f"bl-{uid}", srate=srate, source_id=f"bl-{uid}")
     filt = CumSumFilter(1)
