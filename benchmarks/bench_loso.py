@@ -25,10 +25,10 @@ from pathlib import Path
 import torch
 
 from helo_stream.config import load_pipeline
-from helo_stream.datasets.wesad import default_cache_dir, load_subjects
-from helo_stream.evaluation.fitting import FitSettings
+from helo_stream.datasets.subjects import default_cache_dir, load_subjects
 from helo_stream.evaluation.loso import run_loso
 from helo_stream.evaluation.report import summarize
+from helo_stream.training.fitting import FitSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_S = 15 * 60

@@ -32,8 +32,8 @@ import torch
 
 from helo_stream.cli.process import write_json_lines
 from helo_stream.config import PIPELINES_DIR, load_pipeline
-from helo_stream.pipeline.model_stage import load_model_stage
-from helo_stream.pipeline.offline import OfflineResult, make_featurizer, process_recording
+from helo_stream.pipeline.offline import OfflineResult, process_recording
+from helo_stream.pipeline.processor import WindowProcessor
 from helo_stream.recordings import Recording, load_recording
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,11 +51,10 @@ def _first_seconds(recording: Recording, seconds: float) -> Recording:
 
 
 def _timed_run(pipeline, recording: Recording, *, engine: str | None, step_s: float) -> dict:
-    featurizer = make_featurizer(pipeline, engine=engine)
-    predictor = load_model_stage(pipeline, featurizer.feature_names)
+    processor = WindowProcessor.from_pipeline(pipeline, engine=engine or "incremental")  # type: ignore[arg-type]
     t0 = time.perf_counter()
     result: OfflineResult = process_recording(
-        pipeline, recording, step_s=step_s, featurizer=featurizer, predictor=predictor
+        pipeline, recording, step_s=step_s, processor=processor
     )
     with tempfile.TemporaryDirectory() as tmp:
         t_write = time.perf_counter()
@@ -65,7 +64,7 @@ def _timed_run(pipeline, recording: Recording, *, engine: str | None, step_s: fl
     wall = time.perf_counter() - t0
     times = result.times
     return {
-        "engine": getattr(featurizer, "engine", engine),
+        "engine": processor.featurizer.engine,
         "windows": result.n_windows,
         "messages": written,
         "seconds": round(wall, 3),

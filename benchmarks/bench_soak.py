@@ -114,7 +114,7 @@ def main() -> None:
                 modality=name,
                 buffer_s=cfg.window.buffer_seconds,
                 processing_flags=(),
-                filter=runner.featurizer.stages[name].make_filter(),
+                filter=runner.processor.featurizer.stages[name].make_filter(),
                 stale_after_s=cfg.window.stale_after_s,
                 missing_after_s=cfg.window.missing_after_s,
             )

@@ -38,7 +38,7 @@ EXPECTED_ERRORS: tuple[str, ...] = (
     "helo_stream.models.checkpoint:CheckpointError",
     "helo_stream.sources.resolve:StreamResolutionError",
     "helo_stream.sinks.zmq_publisher:PublisherError",
-    "helo_stream.sources.camera:CameraError",
+    "helo_stream.drivers.camera:CameraError",
 )
 
 

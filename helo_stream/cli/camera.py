@@ -64,7 +64,7 @@ def camera_command(
     One 768-value sample per 30 frames, as the face_camera device profile describes; stops at
     the end of a file, after --max-clips, or on Ctrl-C.
     """
-    from helo_stream.sources.camera import CameraError, CameraLbpTopSource
+    from helo_stream.drivers.camera import CameraError, CameraLbpTopSource
 
     target: int | str = int(source) if source.isdigit() else source
     try:

@@ -52,16 +52,16 @@ def checkpoint_result(
     """
     import numpy as np
 
-    from helo_stream.datasets.wesad import alignment_rows
+    from helo_stream.datasets.subjects import alignment_rows
     from helo_stream.evaluation.baselines import oracle_predictions
     from helo_stream.evaluation.decoding import decoding_info, decoding_scores
-    from helo_stream.evaluation.fitting import METHODS, predict_session
     from helo_stream.evaluation.loso import (
         FOREST,
         EvaluationResult,
         per_window_metrics,
         sample_windows,
     )
+    from helo_stream.training.fitting import METHODS, predict_session
 
     meta = predictor.metadata
 
@@ -218,9 +218,9 @@ def _checkpoint_multilabel(predictor: Any, subjects: list[Any], *, model: str) -
     training windows (stored in its metadata) when they are there."""
     import numpy as np
 
-    from helo_stream.evaluation.fitting import multilabel_targets, predict_session
     from helo_stream.evaluation.loso import MULTILABEL_METRICS, majority_sets
     from helo_stream.metrics.multilabel import multilabel_metrics
+    from helo_stream.training.fitting import multilabel_targets, predict_session
 
     meta = predictor.metadata
     min_rating = int(meta.get("present_min_rating", 3))
@@ -352,7 +352,7 @@ def evaluate_command(
     import torch
 
     from helo_stream.config import ConfigError, load_pipeline
-    from helo_stream.datasets.wesad import default_cache_dir, load_subjects  # any layout
+    from helo_stream.datasets.subjects import default_cache_dir, load_subjects  # any layout
     from helo_stream.evaluation.report import write_report
     from helo_stream.pipeline.features import WindowFeaturizer
 
@@ -366,8 +366,8 @@ def evaluate_command(
         reasons = "; ".join(f"{s.subject}: {s.excluded_reason}" for s in subjects)
         raise RecordingError(f"no labelled windows to evaluate ({reasons})", path=data)
     if loso:
-        from helo_stream.evaluation.fitting import FitSettings
         from helo_stream.evaluation.loso import run_loso
+        from helo_stream.training.fitting import FitSettings
 
         if checkpoint is not None:
             raise click.UsageError("--checkpoint cannot be combined with --loso")

@@ -2,7 +2,7 @@
 
 JSON lines by default (one message per line, flushed, for piping into ``jq`` or a file);
 ``--pretty`` shows live bars per subject when stdout is a terminal
-(:mod:`helo_stream.sinks.terminal_view`): the distribution, or for a multi-label model (TAILOR)
+(:mod:`helo_stream.receivers.terminal_view`): the distribution, or for a multi-label model (TAILOR)
 each label's presence score on a fixed 0-100 % scale with the present labels checked.
 ``--out FILE`` appends every message to a file as JSON lines, and ``--markers`` records the
 ``HeLo_Protocol`` LSL markers beside them, which is what ``helo-stream plot`` draws.
@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from helo_stream.sinks.terminal_view import render_live
+from helo_stream.receivers.terminal_view import render_live
 
 __all__ = ["listen_command", "render_live"]
 
@@ -118,8 +118,8 @@ def listen_command(
     offline_after_s: float = 5.0,
 ) -> None:
     """Print the emotion messages published on --address, one JSON object per line."""
-    from helo_stream.sinks.terminal_view import TerminalView
-    from helo_stream.sinks.zmq_subscriber import ZmqSubscriber
+    from helo_stream.receivers.terminal_view import TerminalView
+    from helo_stream.receivers.zmq_subscriber import ZmqSubscriber
 
     live_view = pretty and sys.stdout.isatty()
     received = 0
@@ -128,7 +128,7 @@ def listen_command(
     out = out_path.open("a", encoding="utf-8") if out_path is not None else None
     recorder = None
     if markers:
-        from helo_stream.sinks.markers import MarkerRecorder
+        from helo_stream.receivers.markers_inlet import MarkerRecorder
 
         def on_marker(record: dict[str, Any]) -> None:
             view.add_marker(subject=record["subject"], marker=record["marker"])

@@ -103,12 +103,11 @@ def process_command(
     import time
 
     from helo_stream.config import load_pipeline
-    from helo_stream.pipeline.offline import make_featurizer, process_recording
+    from helo_stream.pipeline.offline import process_recording
     from helo_stream.recordings import detect_format
 
     pipeline = load_pipeline(pipeline_file)
     detect_format(recording)  # a bad path fails before any output file is touched
-    featurizer = make_featurizer(pipeline, engine=engine)
     to_stdout = str(out_path) == "-"
     parquet = out_path.suffix.lower() == ".parquet"
     written = 0
@@ -123,7 +122,7 @@ def process_command(
             recording,
             step_s=step_s,
             subject=subject,
-            featurizer=featurizer,
+            engine=engine or "incremental",  # type: ignore[arg-type]
             progress=not quiet,
         )
         t0 = time.perf_counter()

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import click
 
-from helo_stream.config import load_pipeline
+from helo_stream.config import find_recording, load_pipeline
 
 #: How long a replay started by ``run`` waits for the pipeline's inlets before playing.
 REPLAY_WAIT_S = 30.0
 
 
 def _format_line(message: dict) -> str:
-    from helo_stream.pipeline.runner import top_labels
+    from helo_stream.receivers.terminal_view import top_labels
 
     tops = " ".join(f"{label}={p:.3f}" for label, p in top_labels(message, 3))
     health = ",".join(f"{m}:{s}" for m, s in message["modalities"].items())
@@ -110,7 +110,8 @@ def stop_process(proc: subprocess.Popen[bytes], *, timeout: float = 1.0) -> None
     "replay_path",
     type=click.Path(path_type=Path),
     default=None,
-    help="Replay this recording as fake LSL devices alongside the pipeline.",
+    help="Replay this recording as fake LSL devices alongside the pipeline ('demo': the "
+    "shipped demo recording).",
 )
 @click.option(
     "--speed",
@@ -174,7 +175,10 @@ def run_command(
     quiet: bool,
     engine: str,
 ) -> None:
-    """Run PIPELINE_FILE: resolve its devices, publish emotion distributions on ZeroMQ."""
+    """Run PIPELINE_FILE: resolve its devices, publish emotion distributions on ZeroMQ.
+
+    PIPELINE_FILE is a pipeline file or the name of a shipped pipeline (wesad_live).
+    """
     from helo_stream.pipeline.runner import PipelineRunner
 
     pipeline = load_pipeline(pipeline_file)
@@ -196,6 +200,7 @@ def run_command(
         from helo_stream.recordings import load_recording
         from helo_stream.sources.resolve import select_modality_inputs
 
+        replay_path = find_recording(replay_path)  # a path, or 'demo'
         # Fail here, not in the child, on a bad file; and follow the replayed subject's streams.
         replayed = load_recording(replay_path)
         subjects = subjects or (replayed.subject,)

@@ -34,7 +34,7 @@ def resolve_data(pipeline: Pipeline, data: Path | None) -> Path:
 
 def alignment_lines(subjects: list[Any]) -> list[str]:
     """One line per subject: the E4/chest-strap offset, its confidence, and whether it is used."""
-    from helo_stream.datasets.wesad import alignment_rows
+    from helo_stream.datasets.subjects import alignment_rows
 
     lines = []
     for row in alignment_rows(subjects):
@@ -58,7 +58,7 @@ def checkpoint_metadata(
 
     from helo_stream import __version__
     from helo_stream.datasets.dmer import dmer_provenance
-    from helo_stream.datasets.wesad import alignment_rows
+    from helo_stream.datasets.subjects import alignment_rows
 
     history = fitted.result.history
     best = history[fitted.result.best_epoch - 1] if history else {}
@@ -195,9 +195,9 @@ def train_command(
     import torch
 
     from helo_stream.config import load_pipeline
-    from helo_stream.datasets.wesad import default_cache_dir, load_subjects  # any layout
-    from helo_stream.evaluation.fitting import METHODS, FitSettings, fit_model
+    from helo_stream.datasets.subjects import default_cache_dir, load_subjects  # any layout
     from helo_stream.models import save_checkpoint
+    from helo_stream.training.fitting import METHODS, FitSettings, fit_model
 
     torch.set_num_threads(1)
     pipeline = load_pipeline(config, check_checkpoint=False)
@@ -227,8 +227,10 @@ def train_command(
     if not resume and state_dir.exists():
         shutil.rmtree(state_dir)
     max_epochs = settings.epochs
-    if method == "tailor" and settings.tailor_settings.max_epochs is not None:
-        max_epochs = min(max_epochs, settings.tailor_settings.max_epochs)
+    if method == "tailor":
+        from helo_stream.training.tailor_trainer import tailor_epochs
+
+        max_epochs = tailor_epochs(settings.epochs, settings.tailor_settings)
     click.echo(
         f"training {method} on {len(usable)} subject(s), seed {settings.seed}, "
         f"up to {max_epochs} epochs"

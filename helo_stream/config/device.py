@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Role = Literal["physiological", "behavioral"]
 ChannelFormat = Literal["float32", "double64", "int16", "int32", "int8", "string"]
+#: The numpy type of each numeric LSL channel format (what a device's samples are on the wire).
+CHANNEL_DTYPES: dict[str, type[np.generic]] = {
+    "float32": np.float32,
+    "double64": np.float64,
+    "int8": np.int8,
+    "int16": np.int16,
+    "int32": np.int32,
+    "int64": np.int64,
+}
 
 
 class _Strict(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,9 +14,40 @@ from helo_stream.config.device import DeviceProfile, StreamSpec
 from helo_stream.config.errors import ConfigError, ConfigProblem
 from helo_stream.config.pipeline import ModalityConfig, PipelineConfig
 
+#: The source checkout this module lies in (``helo_stream/config/loader.py`` -> the folder of
+#: ``pyproject.toml``); meaningless in an installed wheel, where :func:`resource_dir` is used.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEVICES_DIR = PROJECT_ROOT / "devices"
-PIPELINES_DIR = PROJECT_ROOT / "pipelines"
+
+#: The folders shipped with helo-stream. In the repository they are the top-level ``devices/``,
+#: ``pipelines/``, ``recordings/`` and ``checkpoints/`` (the single source of truth); a wheel
+#: carries them as package data under ``helo_stream/_resources/`` (pyproject.toml and setup.py
+#: map each folder to a sub-package ``helo_stream._resources.<kind>``).
+RESOURCE_KINDS = ("devices", "pipelines", "recordings", "checkpoints")
+
+
+def resource_dir(kind: str) -> Path:
+    """The folder of shipped ``kind`` files (one of :data:`RESOURCE_KINDS`).
+
+    An installed wheel has them inside the package (``importlib.resources``); a source checkout,
+    installed editable (``pip install -e .``) or only on ``PYTHONPATH``, has them at the top of
+    the checkout, where the wheel's package data is built from. The package wins when it has the
+    folder, so an installed wheel never reads a checkout it happens to run from.
+    """
+    if kind not in RESOURCE_KINDS:
+        raise ValueError(f"unknown resource kind {kind!r}; expected one of {RESOURCE_KINDS}")
+    packaged = resources.files("helo_stream") / "_resources" / kind
+    if isinstance(packaged, Path) and packaged.is_dir():
+        return packaged
+    return PROJECT_ROOT / kind
+
+
+DEVICES_DIR = resource_dir("devices")
+PIPELINES_DIR = resource_dir("pipelines")
+RECORDINGS_DIR = resource_dir("recordings")
+CHECKPOINTS_DIR = resource_dir("checkpoints")
+
+#: Recordings a command accepts by name (``helo-stream run wesad_live --replay demo``).
+NAMED_RECORDINGS = {"demo": RECORDINGS_DIR / "demo" / "S0"}
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -110,14 +142,45 @@ def validate_model(model: type[_M], data: Any, *, path: Path) -> _M:
         raise ConfigError(problems) from None
 
 
+def _is_name(ref: str | Path) -> bool:
+    """A bare name (``wesad_live``), not a path (``./wesad_live``, ``p/x``, ``x.yaml``)."""
+    text = str(ref)
+    return bool(text) and "/" not in text and "\\" not in text and Path(text).suffix == ""
+
+
 def find_device_profile(name_or_path: str, *, relative_to: Path | None = None) -> Path:
-    """Where a profile lives: a path (relative to ``relative_to``) or a name in ``devices/``."""
+    """Where a profile lives: a path (relative to ``relative_to``) or a name of a shipped
+    profile (``devices/<name>.yaml``, packaged with helo-stream), wherever the pipeline is."""
     candidate = Path(name_or_path)
     if candidate.suffix in (".yaml", ".yml"):
         if not candidate.is_absolute() and relative_to is not None:
             candidate = relative_to / candidate
         return candidate
     return DEVICES_DIR / f"{name_or_path}.yaml"
+
+
+def find_pipeline(name_or_path: str | Path) -> Path:
+    """A pipeline file: ``name_or_path`` itself when it exists or is a path; a bare name that
+    is no file here is a shipped pipeline (``helo-stream run wesad_live`` from any folder)."""
+    path = Path(name_or_path)
+    if path.exists() or not _is_name(name_or_path):
+        return path
+    shipped = PIPELINES_DIR / f"{path.name}.yaml"
+    return shipped if shipped.is_file() else path
+
+
+def shipped_pipelines() -> list[str]:
+    """The names of the pipelines shipped with helo-stream."""
+    return sorted(p.stem for p in PIPELINES_DIR.glob("*.yaml"))
+
+
+def find_recording(name_or_path: str | Path) -> Path:
+    """A recording: ``name_or_path`` itself when it exists or is a path; otherwise a shipped
+    recording by name (:data:`NAMED_RECORDINGS`: ``demo``)."""
+    path = Path(name_or_path)
+    if path.exists() or not _is_name(name_or_path):
+        return path
+    return NAMED_RECORDINGS.get(str(name_or_path), path)
 
 
 def load_device_profile(path: str | Path) -> DeviceProfile:
@@ -131,8 +194,21 @@ def load_pipeline(path: str | Path, *, check_checkpoint: bool = True) -> Pipelin
 
     Every problem found is collected into one :class:`ConfigError` so a user fixes the file in
     one pass: schema errors, unknown devices, streams and features, a missing checkpoint.
+    ``path`` may also be the name of a shipped pipeline (``wesad_live``, see
+    :func:`find_pipeline`); its relative checkpoint path then leads to the shipped checkpoint.
     """
-    path = Path(path)
+    path = find_pipeline(path)
+    if not path.exists() and _is_name(path):
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    path,
+                    "",
+                    f"file not found, and no shipped pipeline is named {str(path)!r} "
+                    f"(shipped: {', '.join(shipped_pipelines())})",
+                )
+            ]
+        )
     config = validate_model(PipelineConfig, _read_yaml(path), path=path)
     problems: list[ConfigProblem] = []
 

@@ -52,6 +52,21 @@ class WindowConfig(_Strict):
         gt=0,
         description="Ring-buffer length per stream in seconds; default twice the window length.",
     )
+    min_coverage: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="A modality is present in a window only if the window holds at least this "
+        "fraction of its nominal sample count in usable samples (less: the device dropped out "
+        "for most of the window, and the model is told the modality is absent).",
+    )
+    max_unusable_fraction: float = Field(
+        default=0.5,
+        ge=0,
+        lt=1,
+        description="A modality's window with more than this fraction of unusable samples "
+        "(non-finite or outside the device profile's range) is withheld from the features.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> WindowConfig:
@@ -116,7 +131,8 @@ class ModalityConfig(_Strict):
 
 
 class TailorSettings(_Strict):
-    """TAILOR (multi-label) architecture, loss weights, decision rule and training targets.
+    """TAILOR (multi-label) architecture, loss weights, decision rule, training targets and
+    schedule (with the shared ones in ``training``).
 
     The architecture and loss fields are stored in the checkpoint at training time, with the
     threshold in effect after training (this one, or the one chosen on the validation
@@ -179,6 +195,14 @@ class TailorSettings(_Strict):
     warmup_fraction: float = Field(
         default=0.1, ge=0, lt=1, description="Share of training steps with a rising learning rate."
     )
+    grl_schedule: Literal["dann", "constant"] = Field(
+        default="dann",
+        description="Strength of the gradient reversal over training: 'dann' ramps it from 0 to "
+        "1 as 2 / (1 + exp(-grl_gamma p)) - 1 over training progress p, so the untrained "
+        "discriminator does not scramble the encoders early on; 'constant' keeps it at 1 (the "
+        "authors' setting).",
+    )
+    grl_gamma: float = Field(default=10.0, gt=0, description="Steepness of the 'dann' ramp.")
     max_epochs: int | None = Field(
         default=24,
         ge=1,
@@ -218,6 +242,16 @@ class ModelConfig(_Strict):
         description="Per-subject statistics after the calibration period: 'running' uses "
         "every window of the session so far (updated with each window), 'frozen' the "
         "calibration windows only. Recorded in the checkpoint at training time.",
+    )
+    input_clip: float = Field(
+        default=10.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Normalised (z-scored) window features are clamped to ±this before the "
+        "model: a z-score beyond it is a sensor fault or an outlier the model never saw in "
+        "training, and clamping keeps value × weight finite. Used at training time and stored "
+        "in the checkpoint's model config, whose value applies at run time (checkpoints "
+        "without it were trained with 10).",
     )
     tailor: TailorSettings | None = Field(
         default=None,
@@ -283,12 +317,50 @@ class PublisherConfig(_Strict):
 
 
 class TrainingConfig(_Strict):
-    """How offline datasets are cut from recordings for training and evaluation."""
+    """How offline datasets are cut from recordings, and how models are trained on them.
+
+    The one source of the training settings of ``helo-stream train`` and ``helo-stream evaluate
+    --loso`` (HeLo, MLP and TAILOR alike; TAILOR's own ones are in ``model.tailor``).
+    """
 
     step_s: float = Field(default=2.0, gt=0, description="Window step for training datasets.")
-    epochs: int = Field(default=30, ge=1)
-    batch_size: int = Field(default=256, ge=1)
-    lr: float = Field(default=1e-3, gt=0)
+    epochs: int = Field(
+        default=30,
+        ge=1,
+        description="Training epochs (TAILOR: at most model.tailor.max_epochs); 'helo-stream "
+        "train --epochs' overrides it.",
+    )
+    batch_size: int = Field(default=256, ge=1, description="Training windows per AdamW step.")
+    lr: float = Field(
+        default=1e-3,
+        gt=0,
+        description="AdamW learning rate (HeLo and MLP: constant; TAILOR: warmup, then linear "
+        "decay to 0).",
+    )
+    weight_decay: float = Field(default=1e-4, ge=0, description="AdamW weight decay.")
+    grad_clip: float | None = Field(
+        default=1.0, gt=0, description="Largest global gradient norm (null: no clipping)."
+    )
+    train_stride: int = Field(
+        default=3,
+        ge=1,
+        description="Keep every n-th labelled window of a training subject (at a 2 s step "
+        "consecutive 60 s windows share 58 s of signal, so the skipped ones add little but "
+        "cost time); 'helo-stream train --train-stride' overrides it.",
+    )
+    val_fraction: float = Field(
+        default=0.2,
+        ge=0,
+        lt=1,
+        description="Fraction of the training subjects held out, whole, for early stopping "
+        "(and TAILOR's threshold_from_validation); none with fewer than 3 training subjects.",
+    )
+    patience: int | None = Field(
+        default=8,
+        ge=1,
+        description="Stop after this many epochs without a better validation loss; the best "
+        "epoch's weights are kept (null: run every epoch, still keep the best).",
+    )
     lam: float = Field(default=0.1, ge=0, description="Weight of the label-alignment loss.")
     condition_weight: float = Field(
         default=1.0,
@@ -303,7 +375,11 @@ class TrainingConfig(_Strict):
         description="HeLo networks trained (seeds seed, seed+1, ...; each early-stopped on its "
         "own validation subjects); the published distribution is their mean. 1: one network.",
     )
-    seed: int = 0
+    seed: int = Field(
+        default=0,
+        description="Seeds weights, batch order, dropout and the validation split; "
+        "'helo-stream train --seed' overrides it.",
+    )
     data: Path | None = Field(
         default=None,
         description="Training recordings (a subject folder or a folder of them), relative to "

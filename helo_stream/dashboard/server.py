@@ -60,7 +60,7 @@ class _Subscribers:
             self.threads.append(thread)
 
     def _run(self, address: str) -> None:
-        from helo_stream.sinks.zmq_subscriber import ZmqSubscriber
+        from helo_stream.receivers.zmq_subscriber import ZmqSubscriber
 
         with ZmqSubscriber(address=address, topic=self.topic) as sub:
             while not self.stop.is_set():

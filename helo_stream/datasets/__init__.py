@@ -7,7 +7,7 @@ from helo_stream.datasets.session import (
     load_session_dataset,
     ratings_distribution,
 )
-from helo_stream.datasets.wesad import (
+from helo_stream.datasets.subjects import (
     SubjectData,
     alignment_rows,
     default_cache_dir,

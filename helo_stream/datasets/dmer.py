@@ -10,7 +10,7 @@ window lying wholly inside a clip gets that clip's 10 PANAS ratings normalised t
 (:data:`~helo_stream.recordings.dmer.LABELS_DMER`) as its target distribution; windows across
 the gaps between clips are kept unlabelled (they still feed per-subject normalisation).
 
-Reading goes through :func:`helo_stream.datasets.wesad.load_subjects`, which detects the layout;
+Reading goes through :func:`helo_stream.datasets.subjects.load_subjects`, which detects the layout;
 this module adds what is particular to DMER. One file is one participant, so the
 subject-independent folds of ``helo-stream evaluate --loso``
 (and the validation split of ``train``) are grouped by participant: no participant's windows are
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helo_stream.datasets.wesad import find_subject_folders
+from helo_stream.datasets.subjects import find_subject_folders
 from helo_stream.recordings import detect_format
 from helo_stream.recordings.base import RecordingError
 

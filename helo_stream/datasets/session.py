@@ -1,8 +1,9 @@
 """One recorded session turned into windows, features and target distributions.
 
 Windows come from :func:`helo_stream.pipeline.offline.featurize_recording`, the path that
-``helo-stream process`` takes too, i.e. the same causal filters, window bounds and extractors as
-the live pipeline. Targets follow HeLo: the
+``helo-stream process`` takes too: the live pipeline's conditioning, scheduler and per-window
+rules (:class:`~helo_stream.pipeline.processor.WindowProcessor`), so a model is trained on the
+windows, and only the windows, the live pipeline publishes. Targets follow HeLo: the
 self-report ratings given after a protocol condition, normalised to sum to one, are the target
 distribution of every window that lies wholly inside that condition.
 """
@@ -19,15 +20,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from helo_stream.config import Pipeline
-from helo_stream.pipeline.features import FeatureTable, WindowFeaturizer
+from helo_stream.pipeline.features import FeatureTable
 from helo_stream.pipeline.offline import featurize_recording
+from helo_stream.pipeline.processor import WindowProcessor
 from helo_stream.recordings.base import Recording, RecordingError
 
 if TYPE_CHECKING:
     from helo_stream.models.normalization import FeatureNormalizer
 
 #: Bumped whenever the feature computation changes, so stale caches are never reused.
-CACHE_VERSION = 3  # 3: incremental feature engine
+CACHE_VERSION = 4  # 3: incremental feature engine; 4: the live scheduler and window rules
 
 
 @dataclass(frozen=True)
@@ -84,16 +86,16 @@ def build_session_dataset(
     pipeline: Pipeline,
     *,
     step_s: float | None = None,
-    featurizer: WindowFeaturizer | None = None,
+    processor: WindowProcessor | None = None,
     progress: bool = False,
 ) -> SessionDataset:
     """Cut one recording into windows with features, targets and condition names."""
-    featurizer = featurizer or WindowFeaturizer.from_pipeline(pipeline)
+    processor = processor or WindowProcessor.from_pipeline(pipeline, with_model=False)
     step = step_s if step_s is not None else pipeline.config.training.step_s
     table = featurize_recording(
-        recording, pipeline, step_s=step, featurizer=featurizer, progress=progress
+        recording, pipeline, step_s=step, processor=processor, progress=progress
     )
-    return label_windows(recording, pipeline.labels, table, length_s=featurizer.length_s)
+    return label_windows(recording, pipeline.labels, table, length_s=processor.featurizer.length_s)
 
 
 def label_windows(
@@ -134,6 +136,7 @@ def cache_key(recording: Recording, pipeline: Pipeline, step_s: float) -> str:
             "stream": f"{m.profile.name}.{m.stream_key}",
             "filter": m.config.filter.model_dump() if m.config.filter else None,
             "features": list(m.config.features) if m.config.features else None,
+            "required": m.config.required,
         }
         for name, m in pipeline.modalities.items()
     }
@@ -146,7 +149,7 @@ def cache_key(recording: Recording, pipeline: Pipeline, step_s: float) -> str:
         {
             "v": CACHE_VERSION,
             "stages": stages,
-            "length": pipeline.config.window.length_s,
+            "window": pipeline.config.window.model_dump(mode="json"),
             "step": step_s,
             "files": files,
         },
@@ -165,10 +168,11 @@ def load_session_dataset(
 ) -> SessionDataset:
     """:func:`build_session_dataset`, with the feature table cached on disk when asked."""
     step = step_s if step_s is not None else pipeline.config.training.step_s
-    featurizer = WindowFeaturizer.from_pipeline(pipeline)
+    processor = WindowProcessor.from_pipeline(pipeline, with_model=False)
+    featurizer = processor.featurizer
     if cache_dir is None:
         return build_session_dataset(
-            recording, pipeline, step_s=step, featurizer=featurizer, progress=progress
+            recording, pipeline, step_s=step, processor=processor, progress=progress
         )
     cache_dir.mkdir(parents=True, exist_ok=True)
     path = cache_dir / f"{recording.subject}-{cache_key(recording, pipeline, step)}.npz"
@@ -183,7 +187,7 @@ def load_session_dataset(
             )
     else:
         table = featurize_recording(
-            recording, pipeline, step_s=step, featurizer=featurizer, progress=progress
+            recording, pipeline, step_s=step, processor=processor, progress=progress
         )
         tmp = path.with_suffix(".tmp.npz")
         np.savez(

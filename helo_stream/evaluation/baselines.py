@@ -1,12 +1,15 @@
 """Reference predictors that bracket what a model can achieve from physiology alone.
 
 * **Population mean**: the mean target distribution of the training windows, whatever the
-  input. It is the best constant predictor under KL on the training set, so a model has to beat
-  it to show that it reads anything from the signals.
+  input (:func:`helo_stream.training.references.population_mean`, fitted with every model). It
+  is the best constant predictor under KL on the training set, so a model has to beat it to show
+  that it reads anything from the signals.
 * **Condition oracle**: for each window, the training windows' mean distribution of that
-  window's *true* protocol condition. Targets are one self-report per condition and subject, so
-  this is what a perfect condition recogniser would output without knowing the subject's own
-  ratings; it is a reference, not a method (it reads the test labels' conditions).
+  window's *true* protocol condition (:func:`oracle_predictions` over
+  :func:`helo_stream.training.references.condition_means`). Targets are one self-report per
+  condition and subject, so this is what a perfect condition recogniser would output without
+  knowing the subject's own ratings; it is a reference, not a method (it reads the test labels'
+  conditions).
 
 Both are window-weighted means over the training windows, the same weighting the models are
 trained with.
@@ -18,29 +21,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["condition_means", "oracle_predictions", "population_mean"]
-
-
-def _targets(targets: np.ndarray) -> np.ndarray:
-    y = np.asarray(targets, dtype=np.float64)
-    if y.ndim != 2 or y.shape[0] == 0 or not np.all(np.isfinite(y)):
-        raise ValueError(f"targets must be finite (N, L) with N >= 1, got shape {y.shape}")
-    return y
-
-
-def population_mean(targets: np.ndarray) -> np.ndarray:
-    """Mean distribution ``(L,)`` of the training targets ``(N, L)``, renormalised to sum 1."""
-    mean = _targets(targets).mean(axis=0)
-    return mean / mean.sum()
-
-
-def condition_means(targets: np.ndarray, conditions: Sequence[str]) -> dict[str, np.ndarray]:
-    """Mean distribution of the training targets of each protocol condition."""
-    y = _targets(targets)
-    cond = np.asarray(conditions, dtype=object)
-    if cond.shape != (y.shape[0],):
-        raise ValueError(f"conditions must have shape ({y.shape[0]},), got {cond.shape}")
-    return {str(c): population_mean(y[cond == c]) for c in sorted(set(cond.tolist()))}
+__all__ = ["oracle_predictions"]
 
 
 def oracle_predictions(

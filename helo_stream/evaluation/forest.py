@@ -5,7 +5,7 @@ one thread, seeded with the fit seed) learns the *protocol condition* (baseline,
 amusement, meditation) of a window from its z-scored features, every modality's features
 concatenated in pipeline order, exactly the inputs the neural methods see: the same
 population/calibration normalisation and the same ``train_stride`` labelled windows of the same
-training subjects (:func:`~helo_stream.evaluation.fitting.training_arrays`). Its distribution
+training subjects (:func:`~helo_stream.training.fitting.training_arrays`). Its distribution
 for a window is the class-probability-weighted mixture of the training subjects' mean target
 distribution of each condition,
 
@@ -94,7 +94,7 @@ class ForestReference:
 
         ``normalizer`` (population statistics) is streamed fresh through the whole session,
         calibrating on its first ``calibration_s`` seconds, exactly as
-        :func:`~helo_stream.evaluation.fitting.predict_session` does for the neural models.
+        :func:`~helo_stream.training.fitting.predict_session` does for the neural models.
         """
         z = session.normalized_features(normalizer)
         rows = np.flatnonzero(session.labelled)
@@ -168,11 +168,11 @@ def fit_forest_on_subjects(
 ) -> ForestReference:
     """The forest on the labelled windows of ``subjects`` (every ``stride``-th), as the models.
 
-    Features come from :func:`~helo_stream.evaluation.fitting.training_arrays` with the given
+    Features come from :func:`~helo_stream.training.fitting.training_arrays` with the given
     ``normalizer`` (the fold's, or a checkpoint's population statistics), so each session is
     z-scored whole and in time order before its labelled windows are picked.
     """
-    from helo_stream.evaluation.fitting import training_arrays
+    from helo_stream.training.fitting import training_arrays
 
     usable = [s for s in subjects if s.usable]
     if not usable:

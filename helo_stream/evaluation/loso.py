@@ -43,10 +43,14 @@ import numpy as np
 
 from helo_stream.config import Pipeline, load_pipeline
 from helo_stream.datasets.multilabel import distribution_to_multilabel
-from helo_stream.datasets.wesad import SubjectData, alignment_rows
-from helo_stream.evaluation.baselines import condition_means, oracle_predictions
+from helo_stream.datasets.subjects import SubjectData, alignment_rows
+from helo_stream.evaluation.baselines import oracle_predictions
 from helo_stream.evaluation.decoding import decoding_info, decoding_scores
-from helo_stream.evaluation.fitting import (
+from helo_stream.evaluation.forest import FOREST_PARAMS, fit_forest_on_subjects
+from helo_stream.metrics.distribution import MEASURES
+from helo_stream.metrics.multilabel import multilabel_metrics
+from helo_stream.pipeline.features import WindowFeaturizer
+from helo_stream.training.fitting import (
     METHODS,
     MULTILABEL_METHODS,
     FitSettings,
@@ -57,10 +61,7 @@ from helo_stream.evaluation.fitting import (
     predict_session,
     training_arrays,
 )
-from helo_stream.evaluation.forest import FOREST_PARAMS, fit_forest_on_subjects
-from helo_stream.metrics.distribution import MEASURES
-from helo_stream.metrics.multilabel import multilabel_metrics
-from helo_stream.pipeline.features import WindowFeaturizer
+from helo_stream.training.references import condition_means
 
 __all__ = [
     "CLASSICAL",
@@ -143,7 +144,7 @@ class EvaluationResult:
     n_windows
         Labelled windows scored per subject.
     alignment
-        :func:`helo_stream.datasets.wesad.alignment_rows` of every subject found.
+        :func:`helo_stream.datasets.subjects.alignment_rows` of every subject found.
     samples
         A few windows with their true and predicted distributions (for the figure).
     timings
@@ -275,7 +276,7 @@ def _run_forest_task(
     """The random forest of one fold (:mod:`helo_stream.evaluation.forest`).
 
     Normaliser, condition means and training windows are those of
-    :func:`~helo_stream.evaluation.fitting.fit_model` for the same training subjects (same
+    :func:`~helo_stream.training.fitting.fit_model` for the same training subjects (same
     functions, same ``train_stride``); the test subject is z-scored by a fresh copy of the
     fold's normaliser streamed through its session, as the models' predictions are. The fold's
     condition means are stored with the result: the decoding measures need them.
@@ -404,7 +405,7 @@ def run_loso(
     subjects
         Every subject found; those without labelled windows are reported, not used.
     methods
-        Trained methods (keys of :data:`helo_stream.evaluation.fitting.METHODS`); ``"helo"``
+        Trained methods (keys of :data:`helo_stream.training.fitting.METHODS`); ``"helo"``
         is always run because the references are computed alongside it; the random forest
         (:data:`FOREST`) is always run too, as a task of its own.
     jobs
@@ -415,7 +416,7 @@ def run_loso(
         Called with one line per finished task.
     multilabel
         ``subject -> (N, L)`` presence targets of every window
-        (:func:`~helo_stream.evaluation.fitting.multilabel_targets`); read from the recordings
+        (:func:`~helo_stream.training.fitting.multilabel_targets`); read from the recordings
         with the settings' ``present_min_rating`` when None.
     """
     from tqdm.auto import tqdm
@@ -446,6 +447,7 @@ def run_loso(
                     "labels": list(pipeline.labels),
                     "calibration_s": pipeline.config.model.calibration_s,
                     "normalization": pipeline.config.model.normalization,
+                    "input_clip": pipeline.config.model.input_clip,
                     "modalities": specs,
                 },
                 sort_keys=True,
@@ -623,6 +625,7 @@ def _collect(
             "window_length_s": pipeline.config.window.length_s,
             "calibration_s": pipeline.config.model.calibration_s,
             "normalization": pipeline.config.model.normalization,
+            "input_clip": pipeline.config.model.input_clip,
         },
         notes=notes,
         fold_info=fold_info,

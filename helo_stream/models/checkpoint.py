@@ -283,8 +283,11 @@ class Predictor:
         return torch.sigmoid(logits.to(torch.float64)).numpy()
 
     def _run(self, tensors: dict[str, torch.Tensor], flags: dict[str, torch.Tensor]) -> np.ndarray:
+        # The model's own output as a distribution: TAILOR's independent sigmoid scores
+        # normalised, a distribution model's float32 softmax renormalised in float64. Not a
+        # check: what may be published is decided downstream by the one guard,
+        # helo_stream.sinks.message.checked_distributions (a NaN row stays NaN here).
         if self.multilabel:
-            # Sigmoid scores are independent; normalised they are still a valid distribution.
             probs = self._scores(tensors, flags)
         else:
             with torch.inference_mode():

@@ -55,6 +55,10 @@ class HeLoEnsembleConfig:
     def n_labels(self) -> int:
         return self.member.n_labels
 
+    @property
+    def input_clip(self) -> float:
+        return self.member.input_clip
+
     def to_dict(self) -> dict[str, Any]:
         """Plain, ``torch.load(weights_only=True)``-safe representation."""
         return {"member": self.member.to_dict(), "members": self.members}

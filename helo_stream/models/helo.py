@@ -41,15 +41,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from helo_stream.config.device import Role
 from helo_stream.models.attention import MASK_VALUE, AttentionBlock, FeedForwardBlock, key_mask
 from helo_stream.models.encoders import FeatureTokenizer
-from helo_stream.models.inputs import InputLayout, drop_modalities
+from helo_stream.models.inputs import (
+    DEFAULT_INPUT_CLIP,
+    InputLayout,
+    check_input_clip,
+    drop_modalities,
+    with_legacy_input_clip,
+)
 from helo_stream.models.label_attention import EmotionTokenPooling, LabelCorrelationDecoder
 from helo_stream.models.ot_alignment import OTInteraction
 
@@ -57,8 +64,6 @@ __all__ = ["HeLo", "HeLoConfig", "ModalitySpec", "alignment_loss", "helo_loss"]
 
 #: Smallest mixture probability before the logarithm (keeps log finite for a zero mean entry).
 _MIX_FLOOR = 1e-8
-
-Role = Literal["physiological", "behavioral"]
 
 
 @dataclass(frozen=True)
@@ -72,10 +77,9 @@ class ModalitySpec:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"modality name must be a non-empty string, got {self.name!r}")
-        if self.role not in ("physiological", "behavioral"):
+        if self.role not in get_args(Role):
             raise ValueError(
-                f"modality {self.name!r}: role must be 'physiological' or 'behavioral', "
-                f"got {self.role!r}"
+                f"modality {self.name!r}: role must be one of {get_args(Role)}, got {self.role!r}"
             )
         if isinstance(self.n_features, bool) or not isinstance(self.n_features, int):
             raise ValueError(f"modality {self.name!r}: n_features must be an int")
@@ -130,6 +134,9 @@ class HeLoConfig:
     condition_residual
         With ``conditions``: add the label decoder's logits to the log of the mixture (False:
         the distribution is the mixture alone).
+    input_clip
+        Normalised features are clamped to ``±input_clip`` (the pipeline's
+        ``model.input_clip``); a stored config without it was trained with 10.
     """
 
     modalities: tuple[ModalitySpec, ...]
@@ -148,8 +155,10 @@ class HeLoConfig:
     gw_outer_iters: int = 5
     conditions: tuple[str, ...] = ()
     condition_residual: bool = True
+    input_clip: float = DEFAULT_INPUT_CLIP
 
     def __post_init__(self) -> None:
+        check_input_clip(self.input_clip)
         object.__setattr__(self, "modalities", _modalities_from(self.modalities))
         object.__setattr__(self, "conditions", tuple(str(c) for c in self.conditions))
         if len(set(self.conditions)) != len(self.conditions) or len(self.conditions) == 1:
@@ -189,7 +198,7 @@ class HeLoConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> HeLoConfig:
         """Inverse of :meth:`to_dict`."""
-        return cls(**dict(data))
+        return cls(**with_legacy_input_clip(data))
 
 
 class HeLo(nn.Module):
@@ -213,7 +222,9 @@ class HeLo(nn.Module):
         # columns (and tokens) are then one contiguous slice, cheaper than gathering them.
         ordered = [anchor, *others, *behavioral]
         self.layout = InputLayout(
-            names=[m.name for m in ordered], n_features=[m.n_features for m in ordered]
+            names=[m.name for m in ordered],
+            n_features=[m.n_features for m in ordered],
+            clip=config.input_clip,
         )
         n_anchor = anchor.n_features
         n_keys = sum(m.n_features for m in others)

@@ -8,17 +8,45 @@ value tensor, a per-feature "missing" mask and a per-modality "present" mask.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
-__all__ = ["INPUT_CLIP", "InputLayout", "ModelInputs", "drop_modalities"]
+from helo_stream.config.pipeline import ModelConfig
 
-#: Normalised features are clamped to this magnitude. A z-score beyond it is a sensor fault or
-#: an outlier the model never saw in training; clamping keeps ``value * weight`` finite.
-INPUT_CLIP = 10.0
+__all__ = [
+    "DEFAULT_INPUT_CLIP",
+    "LEGACY_INPUT_CLIP",
+    "InputLayout",
+    "ModelInputs",
+    "check_input_clip",
+    "drop_modalities",
+    "with_legacy_input_clip",
+]
+
+#: Normalised features are clamped to this magnitude unless a model config says otherwise: the
+#: pipeline's ``model.input_clip`` default (one source). A z-score beyond it is a sensor fault
+#: or an outlier the model never saw in training; clamping keeps ``value * weight`` finite.
+DEFAULT_INPUT_CLIP: float = ModelConfig.model_fields["input_clip"].default
+#: The clip every checkpoint was trained with before model configs stored ``input_clip`` (a
+#: fact about those files, not a default: it stays 10 whatever the default becomes).
+LEGACY_INPUT_CLIP = 10.0
+
+
+def check_input_clip(clip: float) -> None:
+    """Raise ValueError unless ``clip`` is a positive finite number."""
+    if isinstance(clip, bool) or not (math.isfinite(clip) and clip > 0):
+        raise ValueError(f"input_clip must be a positive finite number, got {clip!r}")
+
+
+def with_legacy_input_clip(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored model config as keyword arguments; one written before ``input_clip`` was
+    stored gets the clip it was trained with (:data:`LEGACY_INPUT_CLIP`)."""
+    return {"input_clip": LEGACY_INPUT_CLIP, **data}
 
 
 @dataclass(frozen=True)
@@ -28,7 +56,7 @@ class ModelInputs:
     Attributes
     ----------
     values
-        ``(B, F_total)`` float32; missing entries are 0, the others clamped to ``±INPUT_CLIP``.
+        ``(B, F_total)`` float32; missing entries are 0, the others clamped to ``±clip``.
     missing
         ``(B, F_total)`` bool, True where the feature was NaN/inf.
     present
@@ -48,11 +76,15 @@ class InputLayout:
     ----------
     names, n_features
         Modality names in model order and their feature counts.
+    clip
+        Finite features are clamped to ``±clip`` (the model config's ``input_clip``).
     """
 
-    def __init__(self, *, names: Sequence[str], n_features: Sequence[int]) -> None:
+    def __init__(self, *, names: Sequence[str], n_features: Sequence[int], clip: float) -> None:
+        check_input_clip(clip)
         self.names = tuple(names)
         self.n_features = tuple(n_features)
+        self.clip = float(clip)
         starts = [0]
         for n_feat in self.n_features:
             starts.append(starts[-1] + n_feat)
@@ -97,7 +129,7 @@ class InputLayout:
                 )
         x = torch.cat(columns, dim=1).to(torch.float32)
         finite = torch.isfinite(x)
-        values = torch.where(finite, x, 0.0).clamp_(-INPUT_CLIP, INPUT_CLIP)
+        values = torch.where(finite, x, 0.0).clamp_(-self.clip, self.clip)
         membership = self._membership.to(x.device)
         has_value = (finite.to(torch.float32) @ membership) > 0.0
         if present:

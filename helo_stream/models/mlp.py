@@ -11,7 +11,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from helo_stream.models.helo import ModalitySpec
-from helo_stream.models.inputs import InputLayout, drop_modalities
+from helo_stream.models.inputs import (
+    DEFAULT_INPUT_CLIP,
+    InputLayout,
+    check_input_clip,
+    drop_modalities,
+    with_legacy_input_clip,
+)
 
 __all__ = ["LateFusionMLP", "MLPConfig"]
 
@@ -32,6 +38,9 @@ class MLPConfig:
         Dropout probability (training only).
     modality_dropout
         Training-time probability of dropping a whole modality of a sample (never all of them).
+    input_clip
+        Normalised features are clamped to ``±input_clip`` (the pipeline's
+        ``model.input_clip``); a stored config without it was trained with 10.
     """
 
     modalities: tuple[ModalitySpec, ...]
@@ -39,8 +48,10 @@ class MLPConfig:
     hidden: int = 64
     dropout: float = 0.1
     modality_dropout: float = 0.1
+    input_clip: float = DEFAULT_INPUT_CLIP
 
     def __post_init__(self) -> None:
+        check_input_clip(self.input_clip)
         mods = tuple(
             m if isinstance(m, ModalitySpec) else ModalitySpec(**m) for m in self.modalities
         )
@@ -62,7 +73,7 @@ class MLPConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MLPConfig:
         """Inverse of :meth:`to_dict`."""
-        return cls(**dict(data))
+        return cls(**with_legacy_input_clip(data))
 
 
 class LateFusionMLP(nn.Module):
@@ -80,6 +91,7 @@ class LateFusionMLP(nn.Module):
         self.layout = InputLayout(
             names=[m.name for m in config.modalities],
             n_features=[m.n_features for m in config.modalities],
+            clip=config.input_clip,
         )
         self.encoders = nn.ModuleList(
             nn.Sequential(

@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from helo_stream.config.pipeline import TailorSettings
 from helo_stream.models.attention import (
     AttentionBlock,
     FeedForwardBlock,
@@ -55,7 +56,12 @@ from helo_stream.models.attention import (
 )
 from helo_stream.models.encoders import FeatureTokenizer
 from helo_stream.models.helo import ModalitySpec
-from helo_stream.models.inputs import INPUT_CLIP, drop_modalities
+from helo_stream.models.inputs import (
+    DEFAULT_INPUT_CLIP,
+    check_input_clip,
+    drop_modalities,
+    with_legacy_input_clip,
+)
 
 __all__ = [
     "ModalityEncoder",
@@ -69,10 +75,32 @@ __all__ = [
 
 InputKind = Literal["window", "sequence"]
 
+#: The pipeline's ``model.tailor`` defaults: the one source of TAILOR's architecture defaults.
+_SETTINGS = TailorSettings()
+#: The fields of :class:`TailorConfig` that come from ``model.tailor``.
+SETTINGS_FIELDS = (
+    "d_model",
+    "n_heads",
+    "n_layers",
+    "cross_layers",
+    "decoder_layers",
+    "dropout",
+    "modality_dropout",
+    "adv_weight",
+    "diff_weight",
+    "common_weight",
+    "threshold",
+)
+
 
 @dataclass(frozen=True)
 class TailorConfig:
     """Architecture and loss weights of :class:`Tailor`.
+
+    The fields the pipeline's ``model.tailor`` section sets
+    (:class:`~helo_stream.config.pipeline.TailorSettings`, see :meth:`from_settings`) default to
+    its defaults, and ``input_clip`` to ``model.input_clip``'s, so a model built here and one
+    built by ``helo-stream train`` cannot differ by a default.
 
     Attributes
     ----------
@@ -100,26 +128,55 @@ class TailorConfig:
         common-classifier losses; the authors' values are the defaults.
     threshold
         Decision threshold on the per-label probability.
+    input_clip
+        Finite window features are clamped to ``±input_clip`` (sequences are not: they feed
+        an input LayerNorm); a stored config without it was trained with 10.
     """
 
     modalities: tuple[ModalitySpec, ...]
     n_labels: int
     inputs: InputKind = "window"
-    d_model: int = 32
-    n_heads: int = 4
-    n_layers: int = 1
-    cross_layers: int = 1
-    decoder_layers: int = 1
-    dropout: float = 0.1
+    d_model: int = _SETTINGS.d_model
+    n_heads: int = _SETTINGS.n_heads
+    n_layers: int = _SETTINGS.n_layers
+    cross_layers: int = _SETTINGS.cross_layers
+    decoder_layers: int = _SETTINGS.decoder_layers
+    dropout: float = _SETTINGS.dropout
     max_len: int = 512
     fusion_order: tuple[str, ...] | None = None
-    modality_dropout: float = 0.0
-    adv_weight: float = 0.01
-    diff_weight: float = 5e-6
-    common_weight: float = 0.5
-    threshold: float = 0.5
+    modality_dropout: float = _SETTINGS.modality_dropout
+    adv_weight: float = _SETTINGS.adv_weight
+    diff_weight: float = _SETTINGS.diff_weight
+    common_weight: float = _SETTINGS.common_weight
+    threshold: float = _SETTINGS.threshold
+    input_clip: float = DEFAULT_INPUT_CLIP
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: TailorSettings,
+        *,
+        modalities: tuple[ModalitySpec, ...],
+        n_labels: int,
+        input_clip: float = DEFAULT_INPUT_CLIP,
+        **structure: Any,
+    ) -> TailorConfig:
+        """The config of the pipeline's ``model.tailor`` section for these inputs and labels.
+
+        ``input_clip`` is the pipeline's ``model.input_clip``; ``structure`` the fields no
+        pipeline sets (``inputs``, ``max_len``, ``fusion_order``).
+        """
+        chosen = {name: getattr(settings, name) for name in SETTINGS_FIELDS}
+        return cls(
+            modalities=modalities,
+            n_labels=n_labels,
+            input_clip=input_clip,
+            **chosen,
+            **structure,
+        )
 
     def __post_init__(self) -> None:
+        check_input_clip(self.input_clip)
         mods = tuple(
             m if isinstance(m, ModalitySpec) else ModalitySpec(**m) for m in self.modalities
         )
@@ -164,7 +221,7 @@ class TailorConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TailorConfig:
         """Inverse of :meth:`to_dict`."""
-        return cls(**dict(data))
+        return cls(**with_legacy_input_clip(data))
 
 
 class _GradReverse(torch.autograd.Function):
@@ -432,6 +489,7 @@ class Tailor(nn.Module):
         if window and (padding or lengths):
             raise ValueError("padding/lengths apply to inputs='sequence' only")
         values, missing, valid, flags = [], [], [], []
+        clip = self.config.input_clip
         batch = None
         for name, n_in in zip(self.names, self.n_inputs, strict=True):
             x = torch.as_tensor(features[name]).to(torch.float32)
@@ -444,7 +502,7 @@ class Tailor(nn.Module):
                 raise ValueError(f"features[{name!r}] has {x.shape[0]} rows, expected {batch}")
             finite = torch.isfinite(x)
             if window:
-                values.append(torch.where(finite, x, 0.0).clamp(-INPUT_CLIP, INPUT_CLIP))
+                values.append(torch.where(finite, x, 0.0).clamp(-clip, clip))
                 missing.append(~finite)
                 ok = finite.any(dim=1)
                 tok_valid = ok[:, None].expand(batch, n_in)

@@ -10,19 +10,18 @@ which is what makes a 0.25 s step affordable for dozens of people on one machine
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from helo_stream.config import Pipeline
 from helo_stream.config.pipeline import FilterConfig
 from helo_stream.signal.filters import CausalSosFilter
-from helo_stream.signal.incremental import Engine, IncrementalFeatures, make_stream_features
+from helo_stream.signal.incremental import Engine, IncrementalFeatures, make_incremental_features
 
-#: A window must hold at least this fraction of its nominal sample count for a modality to count
-#: as present; less means the device dropped out for most of the window.
+#: The default of the pipeline's ``window.min_coverage``: a window must hold at least this
+#: fraction of its nominal sample count for a modality to count as present.
 MIN_COVERAGE = 0.5
 
 
@@ -39,6 +38,8 @@ class ModalityStage:
     features: tuple[str, ...] | None
     channels: tuple[str, ...]
     ranges: tuple[tuple[float, float] | None, ...] | None = None
+    #: The device's LSL channel format: what its samples are on the wire.
+    channel_format: str = "double64"
 
     def make_filter(self) -> CausalSosFilter | None:
         """A fresh causal filter with zero history, one per stream connection."""
@@ -57,7 +58,7 @@ class ModalityStage:
 
     def make_features(self, *, horizon_s: float, engine: Engine) -> IncrementalFeatures:
         """A fresh feature extractor with no history, one per subject and stream."""
-        return make_stream_features(
+        return make_incremental_features(
             self.kind,
             srate=self.srate,
             features=self.features,
@@ -82,6 +83,8 @@ class WindowFeaturizer:
         ``"incremental"`` (default) or ``"batch"``, which re-processes every window with the
         window extractors: the reference the incremental engine is checked and benchmarked
         against.
+    min_coverage
+        Fraction of a window's nominal samples a modality needs to be present.
     """
 
     def __init__(
@@ -91,18 +94,26 @@ class WindowFeaturizer:
         length_s: float,
         horizon_s: float | None = None,
         engine: Engine = "incremental",
+        min_coverage: float = MIN_COVERAGE,
     ) -> None:
         self.stages = dict(stages)
         self.length_s = float(length_s)
+        self.min_coverage = float(min_coverage)
         self.horizon_s = float(horizon_s) if horizon_s is not None else 2.0 * self.length_s
         if self.horizon_s < self.length_s:
             raise ValueError(f"horizon_s ({horizon_s}) must be at least length_s ({length_s})")
         self.engine: Engine = engine
         # One extractor per modality, built now: bad feature names or rates fail here, before
         # any stream is touched, and the names are known without a subject.
-        self._names = {
-            name: stage.make_features(horizon_s=self.horizon_s, engine=engine).names
+        extractors = {
+            name: stage.make_features(horizon_s=self.horizon_s, engine=engine)
             for name, stage in self.stages.items()
+        }
+        self._names = {name: extractor.names for name, extractor in extractors.items()}
+        #: Modality -> which features may be NaN by definition (see ``undefined_ok``).
+        self.undefined_ok = {
+            name: np.array([f in extractor.undefined_ok for f in extractor.names], dtype=bool)
+            for name, extractor in extractors.items()
         }
 
     @classmethod
@@ -122,6 +133,7 @@ class WindowFeaturizer:
                 features=None if mod.config.features is None else tuple(mod.config.features),
                 channels=tuple(stream.channel_labels),
                 ranges=stream.channel_ranges,
+                channel_format=stream.channel_format,
             )
         window = pipeline.config.window
         return cls(
@@ -129,6 +141,7 @@ class WindowFeaturizer:
             length_s=window.length_s,
             horizon_s=window.buffer_seconds,
             engine=engine,
+            min_coverage=window.min_coverage,
         )
 
     @property
@@ -187,22 +200,22 @@ class FeatureTracker:
         start_lsl: float,
         end_lsl: float,
         n_samples: Mapping[str, int],
-        status: Mapping[str, str],
+        usable: Mapping[str, bool],
     ) -> tuple[dict[str, np.ndarray], dict[str, bool]]:
         """Features of the window ``(start_lsl, end_lsl]``.
 
-        A modality counts as present when its stream is ``ok`` and the window holds at least
-        :data:`MIN_COVERAGE` of its nominal samples (``n_samples``, the usable samples the
-        window holds); otherwise its features are NaN and the model is told it is absent.
+        A modality counts as present when its window is ``usable`` (its stream delivering and
+        the window passing the quality checks) and holds at least ``min_coverage`` of its
+        nominal samples (``n_samples``, the usable samples the window holds); otherwise its
+        features are NaN and the model is told it is absent.
         """
         features: dict[str, np.ndarray] = {}
         present: dict[str, bool] = {}
         length_s = end_lsl - start_lsl
+        minimum = self.featurizer.min_coverage
         for name, stage in self.featurizer.stages.items():
             expected = stage.srate * length_s
-            ok = status.get(name, "missing") == "ok" and n_samples.get(name, 0) >= (
-                MIN_COVERAGE * expected
-            )
+            ok = usable.get(name, False) and n_samples.get(name, 0) >= minimum * expected
             if ok:
                 features[name] = self.extractors[name].compute(start_lsl, end_lsl)
             else:
@@ -213,100 +226,21 @@ class FeatureTracker:
 
 @dataclass(frozen=True)
 class FeatureTable:
-    """Features of consecutive windows of one recording, the offline twin of the live stream."""
+    """Features of the published windows of one recording, the offline twin of the live stream.
+
+    Built by :func:`helo_stream.pipeline.offline.featurize_recording`: one row per window the
+    live pipeline would publish (windows without a present modality have none), features NaN
+    where a modality is absent. ``states`` and ``quality`` are what its messages would report
+    (empty for a table read from a cache); ``n_cut`` counts every window cut, published or not.
+    """
 
     window_end: np.ndarray
     features: dict[str, np.ndarray]
     present: dict[str, np.ndarray]
     feature_names: dict[str, tuple[str, ...]]
+    states: dict[str, np.ndarray] = field(default_factory=dict)
+    quality: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
+    n_cut: int | None = None
 
     def __len__(self) -> int:
         return len(self.window_end)
-
-
-def window_ends(
-    first_timestamps: Sequence[float],
-    last_timestamps: Sequence[float],
-    *,
-    length_s: float,
-    step_s: float,
-) -> np.ndarray:
-    """Window ends as the live scheduler places them: first full window, then exact steps."""
-    t0 = max(first_timestamps) + length_s
-    t_last = min(last_timestamps)
-    if t_last < t0:
-        return np.empty(0)
-    n = int(np.floor((t_last - t0) / step_s + 1e-9)) + 1
-    return t0 + step_s * np.arange(n)
-
-
-def featurize_streams(
-    featurizer: WindowFeaturizer,
-    streams: Mapping[str, tuple[np.ndarray, np.ndarray]],
-    *,
-    step_s: float,
-    progress: bool = False,
-) -> FeatureTable:
-    """Features of every window of whole recorded streams (modality -> (samples, timestamps)).
-
-    Each stream is filtered once, causally, from its first sample, exactly as the live source
-    filters it chunk by chunk; windows are cut with the live scheduler's bounds. The streams are
-    fed to one tracker in blocks, each window computed once every stream has reached its end:
-    incremental features depend only on what was known at a window's end, so this gives the
-    live numbers whatever the block size.
-    """
-    from tqdm.auto import tqdm
-
-    filtered: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for name, stage in featurizer.stages.items():
-        samples, timestamps = streams[name]
-        timestamps = np.asarray(timestamps, dtype=np.float64)
-        samples = np.asarray(samples, dtype=np.float64).reshape(len(timestamps), stage.n_channels)
-        filt = stage.make_filter()
-        filtered[name] = (filt.process(samples) if filt is not None else samples, timestamps)
-
-    length = featurizer.length_s
-    ends = window_ends(
-        [ts[0] for _, ts in filtered.values()],
-        [ts[-1] for _, ts in filtered.values()],
-        length_s=length,
-        step_s=step_s,
-    )
-    counts = {
-        name: np.searchsorted(ts, ends, side="right")
-        - np.searchsorted(ts, ends - length, side="right")
-        for name, (_, ts) in filtered.items()
-    }
-    names = featurizer.feature_names
-    out = {name: np.full((len(ends), len(names[name])), np.nan) for name in featurizer.stages}
-    present = {name: np.zeros(len(ends), dtype=bool) for name in featurizer.stages}
-    status = dict.fromkeys(featurizer.stages, "ok")
-    tracker = featurizer.new_tracker()
-    # Feed ahead by at most what the horizon leaves beyond one window.
-    block_s = max(step_s, 0.5 * (featurizer.horizon_s - length))
-    fed = dict.fromkeys(filtered, 0)
-    fed_until = -math.inf
-    with tqdm(total=len(ends), disable=not progress, desc="features", unit="win") as bar:
-        i = 0
-        while i < len(ends):
-            if ends[i] > fed_until:
-                fed_until = ends[i] + block_s
-                for name, (x, ts) in filtered.items():
-                    stop = int(np.searchsorted(ts, fed_until, side="right"))
-                    if stop > fed[name]:
-                        tracker.ingest(name, x[fed[name] : stop], ts[fed[name] : stop])
-                        fed[name] = stop
-            stop_i = int(np.searchsorted(ends, fed_until, side="right"))
-            for k in range(i, stop_i):
-                feats, pres = tracker.features(
-                    start_lsl=ends[k] - length,
-                    end_lsl=ends[k],
-                    n_samples={name: int(c[k]) for name, c in counts.items()},
-                    status=status,
-                )
-                for name in featurizer.stages:
-                    out[name][k] = feats[name]
-                    present[name][k] = pres[name]
-            bar.update(stop_i - i)
-            i = stop_i
-    return FeatureTable(window_end=ends, features=out, present=present, feature_names=names)

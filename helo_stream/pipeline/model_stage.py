@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numpy as np
-
 from helo_stream.config import ConfigError, ConfigProblem, Pipeline
 from helo_stream.models.checkpoint import CheckpointError, Predictor, load_checkpoint
 
@@ -55,6 +53,16 @@ def checkpoint_problems(
                     f"the pipeline yields {list(want[name])}",
                 )
             )
+    clip = predictor.model.config.input_clip
+    if clip != pipeline.config.model.input_clip:
+        problems.append(
+            ConfigProblem(
+                path,
+                "model.input_clip",
+                f"the checkpoint {pipeline.checkpoint_path.name} was trained with input_clip "
+                f"{clip:g}, the pipeline sets {pipeline.config.model.input_clip:g}",
+            )
+        )
     return problems
 
 
@@ -80,11 +88,3 @@ def load_model_stage(pipeline: Pipeline, feature_names: Mapping[str, tuple[str, 
         # stored at training time (chosen on validation subjects) applies otherwise.
         predictor.threshold = tailor.threshold
     return predictor
-
-
-def safe_distribution(probabilities: np.ndarray) -> np.ndarray:
-    """Guard the one invariant every subscriber relies on: finite, non-negative, sums to 1."""
-    p = np.asarray(probabilities, dtype=np.float64)
-    if not np.all(np.isfinite(p)) or np.any(p < 0) or p.sum() <= 0:
-        raise ValueError(f"model produced an invalid distribution: {p}")
-    return p / p.sum()

@@ -1,27 +1,27 @@
 """The offline fast path: a whole recording through the pipeline's stages and model, no LSL.
 
 ``helo-stream process`` and the benchmarks call :func:`process_recording`; training and
-evaluation build their windows with :func:`featurize_recording`. Both share the single
-recording -> streams -> :func:`~helo_stream.pipeline.features.featurize_streams` path, so a
-window's features are the same whether it is trained on, processed offline or seen live.
+evaluation build their windows with :func:`featurize_recording`. Both go through
+:func:`featurize_streams`, which applies the live pipeline's own code to recorded streams:
 
-What the live runner does per window is done here per array, because a session of two hours
-has ~30 000 windows at a 0.25 s step and Python per-window overhead would dominate:
+* each stream's samples are taken as its device sends them (the profile's channel format, so a
+  float32 device's samples are float32 values) and conditioned as the live source conditions
+  them (timestamps that do not advance dropped, hold-last-finite, the causal filter from the
+  first sample, NaN back in non-finite rows:
+  :class:`~helo_stream.sources.conditioning.SampleConditioner`);
+* windows are placed by the live :class:`~helo_stream.windows.scheduler.WindowScheduler`, over
+  the streams played on a simulated clock (:class:`~helo_stream.sources.clocked.ClockedStream`:
+  a replay at speed 1 without transport delay), so the first window, the half-period margins,
+  the streams waited for, their ``ok``/``stale``/``missing`` states and the windows skipped
+  after an outage are the live ones;
+* every window goes through :meth:`~helo_stream.pipeline.processor.WindowProcessor.featurize`,
+  the live runner's per-window rules (quality, coverage, non-finite -> absent); a window without
+  a present modality is dropped (no message, no ``seq``, never seen by the normaliser).
 
-* window bounds, filters and features: :func:`featurize_streams` (the live scheduler's bounds,
-  causal filters from the first sample, the pipeline's feature engine);
-* modality states and quality flags (:func:`window_quality`): what the live scheduler and
-  :func:`~helo_stream.windows.quality.assess_window` report, from the live pipeline's running
-  counts (:class:`~helo_stream.windows.quality.StreamQuality`) instead of one call per window.
-  A modality whose newest sample is older than ``stale_after_s`` at a window's end is ``stale``
-  (``missing`` after ``missing_after_s``): what a replay at speed 1 shows live;
-* the runner's rules: a non-finite feature vector marks its modality absent, and a window with
-  no usable modality is skipped (no message, no ``seq``) and never reaches the normaliser;
-* per-subject normalisation: :meth:`~helo_stream.models.normalization.FeatureNormalizer.
-  transform_session`, identical to calling ``transform(features, t=window_end)`` window by
-  window in order, as the runner does (population statistics for the first ``calibration_s``,
-  then the subject's own statistics by the normaliser's ``mode``);
-* the model: :meth:`~helo_stream.models.checkpoint.Predictor.predict_batch` in blocks.
+Then, per array instead of per window (a session of two hours has ~30 000 windows at a 0.25 s
+step): per-subject normalisation (:meth:`~helo_stream.models.normalization.FeatureNormalizer.
+transform_session`, identical to the runner's ``transform(features, t=window_end)`` window by
+window) and :meth:`~helo_stream.pipeline.processor.WindowProcessor.classify` in blocks.
 
 Messages are ``helo-stream/emotion/1`` messages, interchangeable with what ``listen --out``
 records. Their window bounds and ``published_lsl`` (the window end: nothing waited) are on the
@@ -31,40 +31,41 @@ recording clock; ``latency_ms.features``/``model`` are this run's average cost p
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from helo_stream.config import Pipeline
-from helo_stream.pipeline.features import FeatureTable, WindowFeaturizer, featurize_streams
+from helo_stream.config.device import CHANNEL_DTYPES
+from helo_stream.pipeline.features import Engine, FeatureTable
+from helo_stream.pipeline.processor import WindowCut, WindowProcessor
 from helo_stream.recordings.base import Recording, RecordingError
-from helo_stream.sinks.message import build_emotion_message
-from helo_stream.windows.quality import StreamQuality
-
-if TYPE_CHECKING:
-    from helo_stream.models.checkpoint import Predictor
+from helo_stream.sources.clocked import ClockedStream
+from helo_stream.sources.conditioning import SampleConditioner
+from helo_stream.sources.health import HealthTracker
+from helo_stream.windows.scheduler import WindowScheduler
 
 __all__ = [
     "MODEL_BLOCK",
     "OfflineResult",
     "StageTimes",
-    "WindowQualityTable",
     "featurize_recording",
-    "make_featurizer",
+    "featurize_streams",
     "process_recording",
     "recording_streams",
-    "window_quality",
 ]
 
 #: Windows per model call: large enough to amortise torch's per-call overhead, small enough
 #: that a two-hour session does not hold one huge activation tensor.
 MODEL_BLOCK = 4096
+#: Longest step of the simulated clock: how finely a stream's silence is followed while the
+#: scheduler waits for it (live, the loop looks at least every 0.25 s).
+MAX_TICK_S = 0.25
 
 
-# -- recording -> streams -> features (shared with training and evaluation) --------------------
+# -- recording -> streams -> windows (shared with training and evaluation) --------------------
 def recording_streams(
     recording: Recording, pipeline: Pipeline
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -88,111 +89,157 @@ def recording_streams(
     return streams
 
 
-def make_featurizer(pipeline: Pipeline, *, engine: str | None = None) -> WindowFeaturizer:
-    """The pipeline's featurizer, with the feature ``engine`` it asks for (its default if None).
-
-    The one place where the offline path chooses an engine, so the benchmark can time the
-    per-window reference (``"batch"``) against the default in the same run.
-    """
-    if engine is None:
-        return WindowFeaturizer.from_pipeline(pipeline)
-    return WindowFeaturizer.from_pipeline(pipeline, engine=engine)  # type: ignore[arg-type]
-
-
 def featurize_recording(
     recording: Recording,
     pipeline: Pipeline,
     *,
     step_s: float,
-    featurizer: WindowFeaturizer | None = None,
+    processor: WindowProcessor | None = None,
     progress: bool = False,
 ) -> FeatureTable:
-    """Features of every window of ``recording``, cut every ``step_s`` as the live scheduler."""
-    featurizer = featurizer or make_featurizer(pipeline)
+    """Features of every window of ``recording`` the live pipeline would publish, cut every
+    ``step_s`` (see :func:`featurize_streams`)."""
+    processor = processor or WindowProcessor.from_pipeline(pipeline, with_model=False)
     streams = recording_streams(recording, pipeline)
-    return featurize_streams(featurizer, streams, step_s=step_s, progress=progress)
+    return featurize_streams(processor, streams, step_s=step_s, progress=progress)
 
 
-# -- quality and modality states, vectorised -------------------------------------------------
-@dataclass(frozen=True)
-class WindowQualityTable:
-    """Per-window quality of one modality, as
-    :func:`~helo_stream.windows.quality.assess_window` would report it.
-
-    Attributes
-    ----------
-    flags
-        ``(N,)`` tuples of flags (:data:`~helo_stream.windows.quality.QUALITY_FLAGS` order).
-    usable
-        ``(N,)`` False where the window must not reach the features (flat, mostly bad, empty).
-    """
-
-    flags: list[tuple[str, ...]]
-    usable: np.ndarray
-
-
-def window_quality(
-    samples: np.ndarray,
-    timestamps: np.ndarray,
-    window_end: np.ndarray,
+def featurize_streams(
+    processor: WindowProcessor,
+    streams: Mapping[str, tuple[np.ndarray, np.ndarray]],
     *,
-    srate: float,
-    length_s: float,
-    ranges: Sequence[tuple[float, float] | None] | None = None,
-) -> WindowQualityTable:
-    """:func:`~helo_stream.windows.quality.assess_window` of every window
-    ``(end - length_s, end]`` of one stream.
+    step_s: float,
+    progress: bool = False,
+) -> FeatureTable:
+    """Every published window of whole recorded streams (modality -> (samples, timestamps)),
+    by the live pipeline's rules (module docstring). A modality without a stream is missing."""
+    from tqdm.auto import tqdm
 
-    ``samples`` are what the live windows hold: filtered, NaN in unusable rows. The whole stream
-    goes through the live pipeline's :class:`~helo_stream.windows.quality.StreamQuality` once,
-    so every window is judged from running counts, as live.
-    """
-    samples = np.asarray(samples, dtype=np.float64)
-    quality = StreamQuality(srate=srate, capacity=max(len(timestamps), 1), ranges=ranges)
-    quality.push(samples, timestamps)
+    if not step_s > 0:
+        raise ValueError(f"step_s must be positive, got {step_s}")
+    pipeline = processor.pipeline
+    window = pipeline.config.window
+    featurizer = processor.featurizer
+    length = featurizer.length_s
+    conditioned: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name, (samples, timestamps) in streams.items():
+        stage = featurizer.stages[name]
+        ts = np.asarray(timestamps, dtype=np.float64)
+        # as the device sends them (a replay publishes the profile's format, e.g. float32)
+        wire = CHANNEL_DTYPES.get(stage.channel_format, np.float64)
+        x = np.asarray(samples).astype(wire).astype(np.float64).reshape(len(ts), stage.n_channels)
+        keep = HealthTracker(nominal_srate=stage.srate).accept(ts)
+        if not keep.all():
+            x, ts = x[keep], ts[keep]
+        if len(ts) == 0:
+            continue
+        conditioner = SampleConditioner(
+            n_channels=stage.n_channels, filter=stage.make_filter(), name=name
+        )
+        conditioned[name] = (conditioner.process(x)[0], ts)
+    names = featurizer.feature_names
+    if not conditioned:
+        return _empty_table(names)
+    opened_at = min(ts[0] for _, ts in conditioned.values())
+    clock = {
+        name: ClockedStream(
+            ts,
+            srate=featurizer.stages[name].srate,
+            stale_after_s=window.stale_after_s,
+            missing_after_s=window.missing_after_s,
+            opened_at=opened_at,
+        )
+        for name, (_, ts) in conditioned.items()
+    }
+    required = [
+        name for name, mod in pipeline.modalities.items() if mod.config.required and name in clock
+    ]
+    if not required:
+        return _empty_table(names)
+    scheduler = WindowScheduler(
+        sources=clock, length_s=length, step_s=step_s, required=required, cut_data=False
+    )
+    subject = processor.new_subject()
 
-    def cut(end: float) -> tuple[np.ndarray, np.ndarray]:
-        lo, hi = np.searchsorted(timestamps, [end - length_s, end], side="right")
-        return samples[lo:hi], timestamps[lo:hi]
+    def cutter(name: str) -> WindowCut:
+        x, ts = conditioned[name]
 
-    flags: list[tuple[str, ...]] = []
-    usable = np.zeros(len(window_end), dtype=bool)
-    for k, end in enumerate(window_end.tolist()):
-        found, _, usable[k] = quality.assess(end - length_s, end, lambda end=end: cut(end))
-        flags.append(found)
-    return WindowQualityTable(flags=flags, usable=usable)
+        def cut(start: float, end: float) -> tuple[np.ndarray, np.ndarray]:
+            lo, hi = np.searchsorted(ts, [start, end], side="right")
+            return x[lo:hi], ts[lo:hi]
+
+        return cut
+
+    cuts = {name: cutter(name) for name in conditioned}
+
+    rows: list = []
+    n_cut = 0
+    # Data go in ahead of the windows in blocks (at most what the horizon leaves beyond one
+    # window): incremental features depend only on what was known at a window's end.
+    block_s = max(step_s, 0.5 * (featurizer.horizon_s - length))
+    fed = dict.fromkeys(conditioned, 0)
+    fed_until = -np.inf
+    tick = step_s / np.ceil(step_s / MAX_TICK_S - 1e-9)
+    last = max(ts[-1] for _, ts in conditioned.values())
+    stop_at = last + window.stale_after_s + step_s
+    base, j = opened_at, 0  # the clock is base + j * tick (never accumulated: no drift)
+    now = base
+    n_expected = max(int((last - opened_at - length) / step_s) + 1, 0)
+    with tqdm(total=n_expected, disable=not progress, desc="windows", unit="win") as bar:
+        while now <= stop_at:
+            for stream in clock.values():
+                stream.advance(now)
+            known = scheduler.first_end_lsl is not None
+            for w in scheduler.poll():
+                n_cut += 1
+                if w.end_lsl > fed_until:
+                    fed_until = w.end_lsl + block_s
+                    for name, (x, ts) in conditioned.items():
+                        stop = int(np.searchsorted(ts, fed_until, side="right"))
+                        if stop > fed[name]:
+                            processor.ingest(
+                                subject, name, x[fed[name] : stop], ts[fed[name] : stop]
+                            )
+                            fed[name] = stop
+                result = processor.featurize(
+                    subject,
+                    start_lsl=w.start_lsl,
+                    end_lsl=w.end_lsl,
+                    status=w.status,
+                    cut=cuts,
+                )
+                if result.usable:
+                    rows.append(result)
+                bar.update(1)
+            if not known and scheduler.first_end_lsl is not None:
+                base, j = scheduler.first_end_lsl, 0  # from here on, ticks fall on window ends
+            else:
+                j += 1
+            now = base + j * tick
+    return FeatureTable(
+        window_end=np.array([r.end_lsl for r in rows], dtype=np.float64),
+        features={
+            name: np.array([r.features[name] for r in rows]).reshape(len(rows), len(names[name]))
+            for name in names
+        },
+        present={name: np.array([r.present[name] for r in rows], dtype=bool) for name in names},
+        feature_names=names,
+        states={name: np.array([r.status[name] for r in rows], dtype=object) for name in names},
+        quality={name: [r.quality.get(name, ()) for r in rows] for name in names},
+        n_cut=n_cut,
+    )
 
 
-def modality_states(
-    timestamps: np.ndarray,
-    window_end: np.ndarray,
-    *,
-    stale_after_s: float,
-    missing_after_s: float,
-) -> np.ndarray:
-    """``ok``/``stale``/``missing`` of one stream at every window end, from its newest sample.
-
-    Live, a stream turns stale after ``stale_after_s`` of wall-clock silence; offline, the
-    recording clock stands in for the wall clock (a replay at speed 1).
-    """
-    newest = np.searchsorted(timestamps, window_end, side="right") - 1
-    age = np.where(newest >= 0, window_end - timestamps[np.maximum(newest, 0)], np.inf)
-    states = np.full(len(window_end), "ok", dtype=object)
-    states[age > stale_after_s] = "stale"
-    states[age > missing_after_s] = "missing"
-    return states
-
-
-def _hold_last_finite(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows with a non-finite value replaced by the last finite row (zeros before any), as the
-    live source does before its filter, so one NaN cannot poison a causal filter for good."""
-    bad = ~np.isfinite(samples).all(axis=1)
-    if not bad.any():
-        return samples, bad
-    index = np.where(~bad, np.arange(len(samples)), -1)
-    source = np.maximum.accumulate(index)
-    held = np.where(source[:, None] >= 0, samples[np.maximum(source, 0)], 0.0)
-    return held, bad
+def _empty_table(names: Mapping[str, tuple[str, ...]]) -> FeatureTable:
+    return FeatureTable(
+        window_end=np.empty(0),
+        features={name: np.empty((0, len(n))) for name, n in names.items()},
+        present={name: np.zeros(0, dtype=bool) for name in names},
+        feature_names=dict(names),
+        states={name: np.empty(0, dtype=object) for name in names},
+        quality={name: [] for name in names},
+        n_cut=0,
+    )
 
 
 # -- the whole session ---------------------------------------------------------------------
@@ -214,15 +261,13 @@ class StageTimes:
 class OfflineResult:
     """Every published window of one recording; :meth:`messages` builds their messages.
 
-    Arrays are indexed by published window (``seq``); windows without a usable modality are
-    counted in :attr:`n_skipped` and have no row, as live.
+    Arrays are indexed by published window (``seq``); windows without a usable modality, or
+    whose model output was not a distribution, are counted in :attr:`n_skipped` and have no
+    row, as live.
     """
 
-    pipeline: str
+    processor: WindowProcessor = field(repr=False)
     subject: str
-    labels: tuple[str, ...]
-    model_name: str
-    checkpoint_sha256: str
     window_start: np.ndarray
     window_end: np.ndarray
     distributions: np.ndarray
@@ -234,7 +279,26 @@ class OfflineResult:
     times: StageTimes = field(default_factory=StageTimes)
     #: Per-label presence probabilities of a multi-label model (TAILOR), else None.
     scores: np.ndarray | None = None
-    threshold: float | None = None
+
+    @property
+    def pipeline(self) -> str:
+        return self.processor.pipeline.name
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.processor.model.labels)
+
+    @property
+    def model_name(self) -> str:
+        return self.processor.model.model_name
+
+    @property
+    def checkpoint_sha256(self) -> str:
+        return self.processor.model.checkpoint_sha256
+
+    @property
+    def threshold(self) -> float | None:
+        return self.processor.model.threshold
 
     def __len__(self) -> int:
         return len(self.window_end)
@@ -242,27 +306,22 @@ class OfflineResult:
     def message(self, seq: int) -> dict:
         """The ``helo-stream/emotion/1`` message of published window ``seq``."""
         n = max(len(self), 1)
-        return build_emotion_message(
-            pipeline=self.pipeline,
+        return self.processor.message(
             subject=self.subject,
             seq=seq,
-            window_start_lsl=float(self.window_start[seq]),
-            window_end_lsl=float(self.window_end[seq]),
-            labels=self.labels,
+            start_lsl=float(self.window_start[seq]),
+            end_lsl=float(self.window_end[seq]),
+            status={name: str(states[seq]) for name, states in self.states.items()},
+            quality={name: flags[seq] for name, flags in self.quality.items()},
             distribution=self.distributions[seq],
-            modalities={name: str(states[seq]) for name, states in self.states.items()},
+            scores=None if self.scores is None else self.scores[seq],
             latency_ms={
                 "window_to_publish": 0.0,
                 "features": self.times.features_s / n * 1e3,
                 "model": self.times.model_s / n * 1e3,
             },
-            model_name=self.model_name,
-            checkpoint_sha256=self.checkpoint_sha256,
             published_lsl=float(self.window_end[seq]),
             published_unix=time.time(),
-            quality={name: flags[seq] for name, flags in self.quality.items() if flags[seq]},
-            scores=None if self.scores is None else self.scores[seq],
-            threshold=self.threshold if self.scores is not None else None,
         )
 
     def messages(self) -> Iterator[dict]:
@@ -277,8 +336,8 @@ def process_recording(
     *,
     step_s: float | None = None,
     subject: str | None = None,
-    featurizer: WindowFeaturizer | None = None,
-    predictor: Predictor | None = None,
+    processor: WindowProcessor | None = None,
+    engine: Engine = "incremental",
     model_block: int = MODEL_BLOCK,
     progress: bool = False,
 ) -> OfflineResult:
@@ -295,9 +354,11 @@ def process_recording(
         Window step; the pipeline's ``window.step_s`` by default (what live publishes).
     subject
         The messages' ``subject``; the recording's by default.
-    featurizer, predictor
-        Reuse already built stages (benchmarks, several recordings); built from the pipeline
-        when None.
+    processor
+        Reuse already built stages and model (benchmarks, several recordings); built from the
+        pipeline, with the feature ``engine``, when None.
+    engine
+        ``"incremental"`` (what runs live) or ``"batch"`` (the per-window reference).
     model_block
         Windows per model call. Batched float32 inference differs from the live runner's
         batch of one in the last bits (measured: at most ~2e-6 in a probability); 1 gives the
@@ -312,8 +373,8 @@ def process_recording(
     ConfigError
         The pipeline's checkpoint does not fit its labels and features.
     """
-    from helo_stream.pipeline.model_stage import load_model_stage
-
+    if model_block < 1:
+        raise ValueError(f"model_block must be at least 1, got {model_block}")
     times = StageTimes()
     t0 = time.perf_counter()
     if not isinstance(recording, Recording):
@@ -324,108 +385,45 @@ def process_recording(
     times.read_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()  # building the stages and loading the checkpoint: model time
-    featurizer = featurizer or make_featurizer(pipeline)
-    if predictor is None:
-        predictor = load_model_stage(pipeline, featurizer.feature_names)
+    processor = processor or WindowProcessor.from_pipeline(pipeline, engine=engine)
+    model = processor.model
     times.model_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    window = pipeline.config.window
-    step = float(step_s) if step_s is not None else window.step_s
-    if not step > 0:
-        raise ValueError(f"step_s must be positive, got {step_s}")
-    prepared: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    unusable_rows: dict[str, np.ndarray] = {}
-    for name, (samples, timestamps) in streams.items():
-        stage = featurizer.stages[name]
-        samples = np.asarray(samples, dtype=np.float64).reshape(len(timestamps), stage.n_channels)
-        held, unusable_rows[name] = _hold_last_finite(samples)
-        prepared[name] = (held, np.asarray(timestamps, dtype=np.float64))
-    table = featurize_streams(featurizer, prepared, step_s=step, progress=progress)
-    ends = table.window_end
-    states: dict[str, np.ndarray] = {}
-    quality: dict[str, list[tuple[str, ...]]] = {}
-    present: dict[str, np.ndarray] = {}
-    features: dict[str, np.ndarray] = {}
-    for name, stage in featurizer.stages.items():
-        samples, timestamps = prepared[name]
-        filt = stage.make_filter()
-        filtered = filt.process(samples) if filt is not None else samples.copy()
-        filtered[unusable_rows[name]] = np.nan  # as the live source stores them
-        states[name] = modality_states(
-            timestamps,
-            ends,
-            stale_after_s=window.stale_after_s,
-            missing_after_s=window.missing_after_s,
-        )
-        checked = window_quality(
-            filtered,
-            timestamps,
-            ends,
-            srate=stage.srate,
-            length_s=featurizer.length_s,
-            ranges=pipeline.modalities[name].stream.channel_ranges,
-        )
-        # live, only a delivering (ok) modality's window is assessed
-        quality[name] = [
-            flags if state == "ok" else ()
-            for flags, state in zip(checked.flags, states[name], strict=True)
-        ]
-        values = table.features[name]
-        finite = np.all(np.isfinite(values), axis=1)
-        present[name] = table.present[name] & (states[name] == "ok") & checked.usable & finite
-        features[name] = np.where(present[name][:, None], values, np.nan)
-    published = np.zeros(len(ends), dtype=bool)
-    for flags in present.values():
-        published |= flags
+    step = float(step_s) if step_s is not None else pipeline.config.window.step_s
+    table = featurize_streams(processor, streams, step_s=step, progress=progress)
     times.features_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    kept = np.flatnonzero(published)
-    normalised = predictor.new_normalizer().transform_session(
-        {name: values[kept] for name, values in features.items()}, ends[kept]
-    )
-    distributions = np.empty((len(kept), len(predictor.labels)))
-    if model_block < 1:
-        raise ValueError(f"model_block must be at least 1, got {model_block}")
-    # A multi-label model's presence scores, normalised, are its distribution (as live).
-    predict = predictor.predict_scores_batch if predictor.multilabel else predictor.predict_batch
-    for a in range(0, len(kept), model_block):
-        b = min(a + model_block, len(kept))
-        distributions[a:b] = predict(
+    normalised = model.new_normalizer().transform_session(table.features, table.window_end)
+    n = len(table)
+    distributions = np.empty((n, len(model.labels)))
+    valid = np.zeros(n, dtype=bool)
+    scores = np.empty_like(distributions) if model.multilabel else None
+    for a in range(0, n, model_block):
+        b = min(a + model_block, n)
+        out = processor.classify(
             {name: z[a:b] for name, z in normalised.items()},
-            {name: flags[kept[a:b]] for name, flags in present.items()},
+            {name: flags[a:b] for name, flags in table.present.items()},
         )
-    scores = distributions.copy() if predictor.multilabel else None
-    # safe_distribution, row by row: live logs an invalid output and publishes nothing for it
-    with np.errstate(invalid="ignore"):
-        totals = distributions.sum(axis=1)
-        valid = (
-            np.all(np.isfinite(distributions), axis=1)
-            & ~np.any(distributions < 0, axis=1)
-            & (totals > 0)
-        )
-    distributions = distributions[valid] / totals[valid, None]
-    if scores is not None:
-        scores = scores[valid]
+        distributions[a:b], valid[a:b] = out.distributions, out.valid
+        if scores is not None and out.scores is not None:
+            scores[a:b] = out.scores
     times.model_s += time.perf_counter() - t0
 
-    rows = kept[valid]
+    rows = np.flatnonzero(valid)
+    n_cut = table.n_cut if table.n_cut is not None else n
     return OfflineResult(
-        pipeline=pipeline.name,
+        processor=processor,
         subject=subject if subject is not None else recording.subject,
-        labels=tuple(predictor.labels),
-        model_name=predictor.model_name,
-        checkpoint_sha256=predictor.checkpoint_sha256,
-        window_start=ends[rows] - featurizer.length_s,
-        window_end=ends[rows],
-        distributions=distributions,
-        states={name: values[rows] for name, values in states.items()},
-        quality={name: [flags[i] for i in rows] for name, flags in quality.items()},
-        n_windows=len(ends),
-        n_skipped=len(ends) - len(rows),
+        window_start=table.window_end[rows] - processor.featurizer.length_s,
+        window_end=table.window_end[rows],
+        distributions=distributions[rows],
+        states={name: values[rows] for name, values in table.states.items()},
+        quality={name: [flags[i] for i in rows] for name, flags in table.quality.items()},
+        n_windows=n_cut,
+        n_skipped=n_cut - len(rows),
         duration_s=recording.duration_s,
         times=times,
-        scores=scores,
-        threshold=predictor.threshold,
+        scores=None if scores is None else scores[rows],
     )

@@ -1,5 +1,10 @@
 """The live pipeline: LSL sources -> windows -> features -> model -> ZeroMQ.
 
+The runner opens the streams and runs the loop; what happens to a window (quality, features,
+presence, normalisation, the model, the distribution guard, the message) is the
+:class:`~helo_stream.pipeline.processor.WindowProcessor`'s, the same code that builds the
+offline messages and the training windows.
+
 One thread does everything in order (pull the inlets, cut the windows that are complete, compute,
 publish), so there are no locks and the order of messages is the order of windows. The loop does
 not poll: each subject's streams are pulled when its next window can be complete (predicted from
@@ -20,18 +25,15 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pylsl
 
 from helo_stream.config import Pipeline
-from helo_stream.models.checkpoint import Predictor
-from helo_stream.models.normalization import FeatureNormalizer
-from helo_stream.pipeline.features import Engine, FeatureTracker, WindowFeaturizer
-from helo_stream.pipeline.model_stage import load_model_stage, safe_distribution
-from helo_stream.sinks.message import build_emotion_message
+from helo_stream.pipeline.features import Engine
+from helo_stream.pipeline.processor import SubjectWindows, WindowFeatures, WindowProcessor
 from helo_stream.sinks.recorder import SessionRecorder
 from helo_stream.sinks.zmq_publisher import ZmqPublisher
 from helo_stream.sources.lsl_source import LSLSource, open_sources
@@ -41,7 +43,6 @@ from helo_stream.sources.resolve import (
     subject_from_source_id,
     visible_modality_inputs,
 )
-from helo_stream.windows.quality import StreamQuality
 from helo_stream.windows.scheduler import WindowScheduler
 from helo_stream.windows.window import Window
 
@@ -81,10 +82,8 @@ class SubjectSession:
     subject: str
     sources: dict[str, LSLSource]
     scheduler: WindowScheduler
-    tracker: FeatureTracker
-    normalizer: FeatureNormalizer
-    #: Running window quality of each stream (modality -> counts, fed as the sources buffer).
-    quality: dict[str, StreamQuality] = field(default_factory=dict)
+    #: Running features, window quality and normaliser (fed as the sources buffer).
+    windows: SubjectWindows
     #: Sequence number of this subject's next message (consumers detect gaps per subject).
     seq: int = 0
     states: dict[str, str] = field(default_factory=dict)
@@ -100,10 +99,9 @@ class _Pending:
 
     session: SubjectSession
     window: Window
-    features: dict[str, np.ndarray]
-    present: dict[str, bool]
-    status: dict[str, str]
-    quality: dict[str, list[str]]
+    result: WindowFeatures
+    #: z-scored features of the window
+    normalised: dict[str, np.ndarray]
     features_ms: float
 
 
@@ -126,6 +124,12 @@ class PipelineRunner:
     recorder : SessionRecorder | None
         Receives every raw input chunk and every published message; closed with the runner.
         One subject only.
+    engine : {"incremental", "batch"}
+        The feature engine (``"batch"`` re-runs NeuroKit2 on every window: the reference the
+        benchmarks compare to).
+    on_window : callable | None
+        Called with the subject and the :class:`WindowFeatures` of every window cut, published
+        or not (features before normalisation, presence, states, quality flags).
     """
 
     def __init__(
@@ -138,6 +142,7 @@ class PipelineRunner:
         on_message: Callable[[dict], None] | None = None,
         recorder: SessionRecorder | None = None,
         engine: Engine = "incremental",
+        on_window: Callable[[str, WindowFeatures], None] | None = None,
     ) -> None:
         if subjects is not None:
             if isinstance(subjects, str) or not subjects:
@@ -152,20 +157,17 @@ class PipelineRunner:
         self.pipeline = pipeline
         # "batch" re-runs NeuroKit2 on every window: the reference the benchmarks compare to.
         self.engine: Engine = engine
-        self.featurizer = WindowFeaturizer.from_pipeline(pipeline, engine=engine)
         # Fail on a checkpoint that does not fit before touching the network.
-        self.predictor: Predictor = load_model_stage(pipeline, self.featurizer.feature_names)
+        self.processor = WindowProcessor.from_pipeline(pipeline, engine=engine)
         self._publisher = publisher
         self._owns_publisher = publisher is None
         self.on_message = on_message
+        self.on_window = on_window
         self.sessions: list[SubjectSession] = []
         self.stats = RunStats()
         self.recorder = recorder
         self._pending: list[_Pending] = []
         self._final_health: dict[str, dict[str, dict[str, Any]]] = {}
-        self._ranges = {
-            name: mod.stream.channel_ranges for name, mod in pipeline.modalities.items()
-        }
 
     # -- the single-subject view -----------------------------------------------------------
     @property
@@ -202,7 +204,8 @@ class PipelineRunner:
         for subject_filter in self._subject_filters:
             pipeline = self.pipeline
             if subject_filter != cfg.subject:
-                pipeline = _with_subject(pipeline, subject_filter)
+                config = pipeline.config.model_copy(update={"subject": subject_filter})
+                pipeline = replace(pipeline, config=config)
             infos = resolve_pipeline_streams(pipeline, timeout=timeout or cfg.resolve_timeout_s)
             sources = {
                 name: self._make_source(pipeline, name, info) for name, info in infos.items()
@@ -246,21 +249,8 @@ class PipelineRunner:
                     }
                 )
         if self._publisher is None:
-            pub = cfg.publisher
-            base = self.pipeline.path.parent
-            self._publisher = ZmqPublisher(
-                address=pub.address,
-                topic=pub.topic,
-                bind=pub.bind,
-                send_hwm=pub.send_hwm,
-                curve_secret_key=(
-                    None if pub.curve_secret_key is None else base / pub.curve_secret_key
-                ),
-                curve_allowed_clients=(
-                    None
-                    if pub.curve_allowed_clients is None
-                    else [base / p for p in pub.curve_allowed_clients]
-                ),
+            self._publisher = ZmqPublisher.from_config(
+                cfg.publisher, relative_to=self.pipeline.path.parent
             )
 
     def _feed_from_visible_streams(self, *, timeout: float) -> None:
@@ -287,10 +277,8 @@ class PipelineRunner:
             return
         switched = [n for n, m in fed.modalities.items() if m is not self.pipeline.modalities[n]]
         log.info("modalities fed by their features_stream (raw stream absent): %s", switched)
-        featurizer = WindowFeaturizer.from_pipeline(fed, engine=self.engine)
-        self.predictor = load_model_stage(fed, featurizer.feature_names)
-        self.pipeline, self.featurizer = fed, featurizer
-        self._ranges = {name: mod.stream.channel_ranges for name, mod in fed.modalities.items()}
+        self.processor = WindowProcessor.from_pipeline(fed, engine=self.engine)
+        self.pipeline = fed
 
     def _make_source(self, pipeline: Pipeline, name: str, info: Any) -> LSLSource:
         cfg = pipeline.config
@@ -301,7 +289,7 @@ class PipelineRunner:
             modality=name,
             buffer_s=window.buffer_seconds,
             processing_flags=device.processing_flags,
-            filter=self.featurizer.stages[name].make_filter(),
+            filter=self.processor.featurizer.stages[name].make_filter(),
             stale_after_s=window.stale_after_s,
             missing_after_s=window.missing_after_s,
         )
@@ -309,18 +297,12 @@ class PipelineRunner:
     def attach(self, sources: dict[str, LSLSource], *, subject: str) -> SubjectSession:
         """Serve one more subject from already created sources (modality -> source).
 
-        The sources feed a fresh feature tracker as they buffer; windows are cut by a scheduler
-        that waits for the subject's required modalities among them.
+        The sources feed the subject's running window state as they buffer; windows are cut by
+        a scheduler that waits for the subject's required modalities among them.
         """
-        tracker = self.featurizer.new_tracker()
-        quality = {}
+        windows = self.processor.new_subject()
         for name, source in sources.items():
-            quality[name] = StreamQuality(
-                srate=self.featurizer.stages[name].srate,
-                capacity=source.buffer.capacity,
-                ranges=self._ranges.get(name),
-            )
-            source.on_filtered = _ingest_into(tracker, quality[name], name)
+            source.on_filtered = _ingest_into(self.processor, windows, name)
         required = [
             name
             for name, mod in self.pipeline.modalities.items()
@@ -337,9 +319,7 @@ class PipelineRunner:
                 required=required,
                 cut_data=False,  # judged and featurised from running state (quality, tracker)
             ),
-            tracker=tracker,
-            normalizer=self.predictor.new_normalizer(),
-            quality=quality,
+            windows=windows,
         )
         self.sessions.append(session)
         return session
@@ -348,23 +328,27 @@ class PipelineRunner:
         """Run the stages once on noise, so lazy imports and first-call allocations (seconds,
         for NeuroKit2) are paid before the first real window, not by its latency."""
         rng = np.random.default_rng(0)
-        length = self.featurizer.length_s
-        tracker = self.featurizer.new_tracker()
-        n_samples = {}
-        for name, stage in self.featurizer.stages.items():
+        processor = self.processor
+        length = processor.featurizer.length_s
+        windows = processor.new_subject()
+        for name, stage in processor.featurizer.stages.items():
             n = max(int(length * stage.srate), 1)
-            tracker.ingest(
-                name, rng.standard_normal((n, stage.n_channels)), np.arange(n) / stage.srate
+            processor.ingest(
+                windows,
+                name,
+                rng.standard_normal((n, stage.n_channels)),
+                np.arange(n) / stage.srate,
             )
-            n_samples[name] = n
-        features, present = tracker.features(
+        result = processor.featurize(
+            windows,
             start_lsl=-1.0,
             end_lsl=length,
-            n_samples=n_samples,
-            status=dict.fromkeys(n_samples, "ok"),
+            status=dict.fromkeys(processor.modalities, "ok"),
+            cut={},
         )
-        self.predictor.predict(
-            self.predictor.new_normalizer().transform(features, t=0.0), present=present
+        processor.classify(
+            {name: v[np.newaxis] for name, v in processor.normalize(windows, result).items()},
+            {name: np.array([flag]) for name, flag in result.present.items()},
         )
 
     def close(self) -> None:
@@ -546,21 +530,21 @@ class PipelineRunner:
         session = session or self.sessions[0]
         self.stats.windows += 1
         t0 = pylsl.local_clock()
-        # A modality without a stream (an optional device that is not there) reads "missing".
-        status = {name: window.status.get(name, "missing") for name in self.pipeline.modalities}
-        n_samples, usable_status, quality = self._check_quality(window, status, session)
-        features, present = session.tracker.features(
+        sources = session.sources
+        result = self.processor.featurize(
+            session.windows,
             start_lsl=window.start_lsl,
             end_lsl=window.end_lsl,
-            n_samples=n_samples,
-            status=usable_status,
+            status=window.status,
+            cut={name: source.buffer.window for name, source in sources.items()},
         )
-        for name, vector in features.items():
-            if present[name] and not np.all(np.isfinite(vector)):
-                # never let a feature that could not be computed pass as a measured value
-                present[name] = False
-                features[name] = np.full_like(vector, np.nan)
-        if not any(present.values()):
+        if self.on_window is not None:
+            self.on_window(session.subject, result)
+        for name, flags in result.quality.items():
+            counts = self.stats.quality_counts.setdefault(name, {})
+            for flag in flags:
+                counts[flag] = counts.get(flag, 0) + 1
+        if not result.usable:
             self.stats.skipped += 1
             log.warning(
                 "%s: window %d: no modality has usable data; nothing published",
@@ -568,15 +552,12 @@ class PipelineRunner:
                 window.seq,
             )
             return
-        normalised = session.normalizer.transform(features, t=window.end_lsl)
         self._pending.append(
             _Pending(
                 session=session,
                 window=window,
-                features=normalised,
-                present=present,
-                status=status,
-                quality=quality,
+                result=result,
+                normalised=self.processor.normalize(session.windows, result),
                 features_ms=(pylsl.local_clock() - t0) * 1e3,
             )
         )
@@ -587,31 +568,23 @@ class PipelineRunner:
         if not pending:
             return
         t1 = pylsl.local_clock()
-        names = self.featurizer.stages
-        features = {name: np.stack([p.features[name] for p in pending]) for name in names}
-        present = {name: np.array([p.present[name] for p in pending]) for name in names}
-        if self.predictor.multilabel:
-            # One forward pass: presence scores, and the same normalised as the distribution.
-            all_scores = self.predictor.predict_scores_batch(features, present)
-            distributions = all_scores
-        else:
-            all_scores = None
-            distributions = self.predictor.predict_batch(features, present)
+        names = self.processor.modalities
+        out = self.processor.classify(
+            {name: np.stack([p.normalised[name] for p in pending]) for name in names},
+            {name: np.array([p.result.present[name] for p in pending]) for name in names},
+        )
         model_ms = (pylsl.local_clock() - t1) * 1e3
-        for i, (item, probabilities) in enumerate(zip(pending, distributions, strict=True)):
-            try:
-                distribution = safe_distribution(probabilities)
-            except ValueError as err:
+        for i, item in enumerate(pending):
+            if not out.valid[i]:
                 self.stats.skipped += 1
                 log.error(
-                    "%s: window %d: %s; nothing published",
+                    "%s: window %d: the model's output is not a distribution; nothing published",
                     item.session.subject,
                     item.window.seq,
-                    err,
                 )
                 continue
-            scores = None if all_scores is None else all_scores[i]
-            self._publish(item, distribution, model_ms=model_ms, scores=scores)
+            scores = None if out.scores is None else out.scores[i]
+            self._publish(item, out.distributions[i], model_ms=model_ms, scores=scores)
 
     def _publish(
         self,
@@ -628,23 +601,18 @@ class PipelineRunner:
             "features": item.features_ms,
             "model": model_ms,
         }
-        message = build_emotion_message(
-            pipeline=self.pipeline.name,
+        message = self.processor.message(
             subject=session.subject,
             seq=session.seq,
-            window_start_lsl=window.start_lsl,
-            window_end_lsl=window.end_lsl,
-            labels=self.predictor.labels,
+            start_lsl=window.start_lsl,
+            end_lsl=window.end_lsl,
+            status=item.result.status,
+            quality=item.result.quality,
             distribution=distribution,
-            modalities=item.status,
+            scores=scores,
             latency_ms=latency,
-            model_name=self.predictor.model_name,
-            checkpoint_sha256=self.predictor.checkpoint_sha256,
             published_lsl=published_lsl,
             published_unix=time.time(),
-            quality=item.quality,
-            scores=scores,
-            threshold=self.predictor.threshold if scores is not None else None,
         )
         assert self._publisher is not None
         if self.recorder is not None:
@@ -657,32 +625,6 @@ class PipelineRunner:
         if self.on_message is not None:
             self.on_message(message)
 
-    def _check_quality(
-        self, window: Window, status: dict[str, str], session: SubjectSession
-    ) -> tuple[dict[str, int], dict[str, str], dict[str, list[str]]]:
-        """Flag each delivering modality's window, count its usable samples, and withhold
-        (status ``missing`` for the featurizer only) a modality whose window is not usable."""
-        n_samples: dict[str, int] = {}
-        usable_status = dict(status)
-        quality: dict[str, list[str]] = {}
-        for name, source in session.sources.items():
-            if status.get(name) != "ok":
-                continue
-            flags, n_usable, usable = session.quality[name].assess(
-                window.start_lsl,
-                window.end_lsl,
-                lambda source=source: source.buffer.window(window.start_lsl, window.end_lsl),
-            )
-            n_samples[name] = n_usable
-            if not usable:
-                usable_status[name] = "missing"
-            if flags:
-                quality[name] = list(flags)
-                counts = self.stats.quality_counts.setdefault(name, {})
-                for flag in flags:
-                    counts[flag] = counts.get(flag, 0) + 1
-        return n_samples, usable_status, quality
-
 
 def _record_into(
     recorder: SessionRecorder, modality: str
@@ -694,24 +636,9 @@ def _record_into(
 
 
 def _ingest_into(
-    tracker: FeatureTracker, quality: StreamQuality, modality: str
+    processor: WindowProcessor, windows: SubjectWindows, modality: str
 ) -> Callable[[np.ndarray, np.ndarray], None]:
     def ingest(samples: np.ndarray, timestamps_lsl: np.ndarray) -> None:
-        quality.push(samples, timestamps_lsl)
-        tracker.ingest(modality, samples, timestamps_lsl)
+        processor.ingest(windows, modality, samples, timestamps_lsl)
 
     return ingest
-
-
-def _with_subject(pipeline: Pipeline, subject: str | None) -> Pipeline:
-    config = pipeline.config.model_copy(update={"subject": subject})
-    return Pipeline(
-        pipeline.path, config, pipeline.profiles, pipeline.modalities, pipeline.checkpoint_path
-    )
-
-
-def top_labels(message: dict, k: int = 3) -> list[tuple[str, float]]:
-    """The ``k`` most probable labels of a message, for compact printing."""
-    p = np.asarray(message["distribution"])
-    order = np.argsort(p)[::-1][:k]
-    return [(message["labels"][i], float(p[i])) for i in order]

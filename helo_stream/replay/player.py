@@ -28,6 +28,7 @@ from types import TracebackType
 import numpy as np
 import pylsl
 
+from helo_stream.config.device import CHANNEL_DTYPES
 from helo_stream.recordings.base import (
     RecordedStream,
     Recording,
@@ -40,15 +41,6 @@ PROTOCOL_STREAM = "HeLo_Protocol"
 #: How long :meth:`RecordingPlayer.wait_for_consumers` gives marker listeners to connect.
 MARKER_GRACE_S = 1.5
 PROTOCOL_KEY = "protocol"
-
-_NUMPY_DTYPES: dict[str, type[np.generic]] = {
-    "float32": np.float32,
-    "double64": np.float64,
-    "int8": np.int8,
-    "int16": np.int16,
-    "int32": np.int32,
-    "int64": np.int64,
-}
 
 
 @dataclass
@@ -88,7 +80,7 @@ def _stream_info(stream: RecordedStream, subject: str) -> pylsl.StreamInfo:
     """The StreamInfo a real device would publish: from its profile, else as recorded."""
     if stream.device is not None:
         return profile_stream_info(device_profile(stream.device), stream.key, subject=subject)
-    fmt = stream.channel_format if stream.channel_format in _NUMPY_DTYPES else "double64"
+    fmt = stream.channel_format if stream.channel_format in CHANNEL_DTYPES else "double64"
     if stream.is_marker:
         fmt = "string"
     info = pylsl.StreamInfo(
@@ -234,7 +226,7 @@ class RecordingPlayer:
             if stream.n_channels != 1:
                 data = np.ascontiguousarray(stream.data[lo:hi]).astype(str)
         else:
-            dtype = _NUMPY_DTYPES.get(
+            dtype = CHANNEL_DTYPES.get(
                 stream.channel_format
                 if stream.device is None
                 else device_profile(stream.device).streams[stream.key].channel_format,

@@ -12,7 +12,7 @@ see it. The broker therefore keeps the latest message of every (topic, pipeline,
 and sends the matching ones as soon as a subscription arrives, so a late dashboard shows every
 subject at once. Subscriptions are still forwarded upstream (the publishers' caches answer
 too); the duplicates this creates carry the same ``seq`` and
-:class:`~helo_stream.sinks.zmq_subscriber.ZmqSubscriber` drops them.
+:class:`~helo_stream.receivers.zmq_subscriber.ZmqSubscriber` drops them.
 
 The broker subscribes its frontend to everything, so it caches messages even while nobody is
 listening. Sends never block: a subscriber that falls behind loses messages (ZeroMQ drops for

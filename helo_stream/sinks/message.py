@@ -18,22 +18,26 @@ import math
 from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
+
+from helo_stream.sources.health import StreamState
 
 __all__ = [
     "MODALITY_STATES",
     "SCHEMA_ID",
     "InvalidMessageError",
     "build_emotion_message",
+    "checked_distributions",
     "load_schema",
     "validate_message",
 ]
 
 SCHEMA_ID = "helo-stream/emotion/1"
 SCHEMA_RESOURCE = "emotion-1.json"
-MODALITY_STATES = ("ok", "stale", "missing")
+#: The states a message reports per modality: its stream's health state.
+MODALITY_STATES: tuple[str, ...] = get_args(StreamState)
 #: Tolerance of the sum of a received distribution (JSON floats round-trip exactly, but other
 #: producers may round).
 _SUM_TOLERANCE = 1e-6
@@ -48,19 +52,37 @@ class InvalidMessageError(ValueError):
         super().__init__(f"invalid {SCHEMA_ID} message ({len(self.errors)} problem(s)):\n{body}")
 
 
+def checked_distributions(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows normalised to sum 1, and which rows are distributions at all.
+
+    The one guard of the invariant every subscriber relies on: a row that is not finite, has a
+    negative entry or sums to zero is not a distribution; it comes back NaN, ``valid`` False,
+    and must not be published.
+
+    >>> p, valid = checked_distributions(np.array([[1.0, 3.0], [np.nan, 1.0], [0.0, 0.0]]))
+    >>> p[0].tolist(), valid.tolist()
+    ([0.25, 0.75], [True, False, False])
+    """
+    p = np.atleast_2d(np.asarray(probabilities, dtype=np.float64))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        totals = p.sum(axis=1)
+        valid = np.all(np.isfinite(p), axis=1) & ~np.any(p < 0, axis=1) & (totals > 0)
+        out = np.where(valid[:, None], p / np.where(valid, totals, 1.0)[:, None], np.nan)
+    return out, valid
+
+
 def _normalised(distribution: np.ndarray, n_labels: int) -> list[float]:
     p = np.asarray(distribution, dtype=np.float64).reshape(-1)
     if p.shape[0] != n_labels:
         raise ValueError(f"distribution has {p.shape[0]} values for {n_labels} labels")
-    if not np.all(np.isfinite(p)):
-        raise ValueError(f"distribution must be finite, got {p.tolist()}")
-    if np.any(p < 0):
-        raise ValueError(f"distribution must not be negative, got {p.tolist()}")
-    total = float(p.sum())
-    if total <= 0:
+    normalised, valid = checked_distributions(p)
+    if not valid[0]:
+        if not np.all(np.isfinite(p)):
+            raise ValueError(f"distribution must be finite, got {p.tolist()}")
+        if np.any(p < 0):
+            raise ValueError(f"distribution must not be negative, got {p.tolist()}")
         raise ValueError("distribution is all zero; it cannot be normalised")
-    p = p / total
-    return [float(v) for v in np.clip(p, 0.0, 1.0)]
+    return [float(v) for v in np.clip(normalised[0], 0.0, 1.0)]
 
 
 def build_emotion_message(

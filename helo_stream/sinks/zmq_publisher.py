@@ -3,12 +3,12 @@
 Each message is two frames, ``[topic, json]``. The XPUB socket behaves like PUB (it queues up to
 ``send_hwm`` messages per subscriber and drops further messages *for that subscriber only* while
 it is behind; the pipeline thread never waits for a slow or dead consumer; consumers see drops
-as gaps in ``seq``, :attr:`~helo_stream.sinks.zmq_subscriber.ZmqSubscriber.n_missed`), and it
+as gaps in ``seq``, :attr:`~helo_stream.receivers.zmq_subscriber.ZmqSubscriber.n_missed`), and it
 also reports new subscriptions: the publisher keeps the latest message of every subject (a
 last-value cache) and re-sends them when someone subscribes, so a dashboard that connects late
 shows the current state at once instead of waiting for the next window. Subscribers already
 connected receive that re-sent message again (same ``seq``;
-:class:`~helo_stream.sinks.zmq_subscriber.ZmqSubscriber` drops such duplicates).
+:class:`~helo_stream.receivers.zmq_subscriber.ZmqSubscriber` drops such duplicates).
 
 With ``curve_secret_key`` the socket is a CURVE server: traffic is encrypted and a ZAP
 authenticator (its own ZeroMQ context and thread) admits only the listed client public keys.
@@ -20,10 +20,13 @@ import errno
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 import zmq.auth
+
+if TYPE_CHECKING:
+    from helo_stream.config.pipeline import PublisherConfig
 
 __all__ = ["PublisherError", "ZmqPublisher", "load_public_keys"]
 
@@ -98,6 +101,25 @@ class ZmqPublisher:
     PublisherError
         If the address is in use or cannot be bound/connected, or a key cannot be read.
     """
+
+    @classmethod
+    def from_config(cls, config: PublisherConfig, *, relative_to: Path) -> ZmqPublisher:
+        """The publisher a pipeline's ``publisher`` section describes (key paths relative to
+        the pipeline file's folder ``relative_to``)."""
+        return cls(
+            address=config.address,
+            topic=config.topic,
+            bind=config.bind,
+            send_hwm=config.send_hwm,
+            curve_secret_key=(
+                None if config.curve_secret_key is None else relative_to / config.curve_secret_key
+            ),
+            curve_allowed_clients=(
+                None
+                if config.curve_allowed_clients is None
+                else [relative_to / p for p in config.curve_allowed_clients]
+            ),
+        )
 
     def __init__(
         self,

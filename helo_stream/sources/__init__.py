@@ -1,13 +1,9 @@
 """LSL sources: resolving a pipeline's streams, inlets into ring buffers, stream health."""
 
+from helo_stream.sources.conditioning import SampleConditioner, SupportsProcess
 from helo_stream.sources.discovery import StreamDescription, describe_stream, list_streams
 from helo_stream.sources.health import HealthTracker, StreamHealth, StreamState
-from helo_stream.sources.lsl_source import (
-    LSLSource,
-    SupportsProcess,
-    open_sources,
-    processing_flags_mask,
-)
+from helo_stream.sources.lsl_source import LSLSource, open_sources, processing_flags_mask
 from helo_stream.sources.resolve import (
     AmbiguousStreamsError,
     ExpectedStream,
@@ -18,14 +14,13 @@ from helo_stream.sources.resolve import (
     resolve_pipeline_streams,
     subject_from_source_id,
 )
-from helo_stream.sources.ring_buffer import RingBuffer
 
 __all__ = [
     "AmbiguousStreamsError",
     "ExpectedStream",
     "HealthTracker",
     "LSLSource",
-    "RingBuffer",
+    "SampleConditioner",
     "StreamDescription",
     "StreamHealth",
     "StreamMismatchError",

@@ -14,9 +14,15 @@ from typing import Literal
 
 import numpy as np
 
-from helo_stream.sources.ring_buffer import RingBuffer
+from helo_stream.buffers.ring_buffer import RingBuffer
 
-__all__ = ["EFFECTIVE_RATE_SPAN_S", "HealthTracker", "StreamHealth", "StreamState"]
+__all__ = [
+    "EFFECTIVE_RATE_SPAN_S",
+    "HealthTracker",
+    "StreamHealth",
+    "StreamState",
+    "state_after_silence",
+]
 
 StreamState = Literal["ok", "stale", "missing"]
 
@@ -200,12 +206,11 @@ class HealthTracker:
         since = self._last_receive_wall
         if since is None:
             since = self._opened_wall
-        age = self._last_checked_wall - since
-        if age > self.missing_after_s:
-            return "missing"
-        if age > self.stale_after_s:
-            return "stale"
-        return "ok"
+        return state_after_silence(
+            self._last_checked_wall - since,
+            stale_after_s=self.stale_after_s,
+            missing_after_s=self.missing_after_s,
+        )
 
     def snapshot(self, buffer: RingBuffer) -> StreamHealth:
         """The current :class:`StreamHealth`, the rate measured on ``buffer``'s timestamps."""
@@ -222,6 +227,23 @@ class HealthTracker:
             n_nonfinite=self.n_nonfinite,
             n_reconnects=self.n_reconnects,
         )
+
+
+def state_after_silence(
+    silence_s: float, *, stale_after_s: float, missing_after_s: float
+) -> StreamState:
+    """A stream's state after ``silence_s`` seconds without samples.
+
+    >>> state_after_silence(1.0, stale_after_s=2.0, missing_after_s=10.0)
+    'ok'
+    >>> state_after_silence(2.5, stale_after_s=2.0, missing_after_s=10.0)
+    'stale'
+    """
+    if silence_s > missing_after_s:
+        return "missing"
+    if silence_s > stale_after_s:
+        return "stale"
+    return "ok"
 
 
 def effective_srate(buffer: RingBuffer, *, span_s: float = EFFECTIVE_RATE_SPAN_S) -> float | None:

@@ -11,22 +11,22 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 import pylsl
 from pylsl.util import LostError
 from pylsl.util import TimeoutError as LSLTimeoutError
 
+from helo_stream.buffers.ring_buffer import RingBuffer
 from helo_stream.sources.arrival import ArrivalModel
+from helo_stream.sources.conditioning import SampleConditioner, SupportsProcess
 from helo_stream.sources.health import HealthTracker, StreamHealth, StreamState
-from helo_stream.sources.ring_buffer import RingBuffer
 
 __all__ = [
     "IRREGULAR_ASSUMED_SRATE",
     "PROCESSING_FLAGS",
     "LSLSource",
-    "SupportsProcess",
+    "buffer_capacity",
     "open_sources",
     "processing_flags_mask",
 ]
@@ -61,11 +61,14 @@ _NUMERIC_DTYPES: dict[int, type[np.generic]] = {
 }
 
 
-@runtime_checkable
-class SupportsProcess(Protocol):
-    """A causal, stateful filter: ``process`` maps a chunk (n, ch) to a float64 (n, ch)."""
+def buffer_capacity(buffer_s: float, srate: float) -> int:
+    """Samples a source keeps for ``buffer_s`` seconds of a stream at ``srate`` Hz (0: irregular).
 
-    def process(self, chunk: np.ndarray) -> np.ndarray: ...
+    >>> buffer_capacity(90.0, 4.0), buffer_capacity(1.0, 0.0)
+    (360, 100)
+    """
+    rate = srate if srate > 0 else IRREGULAR_ASSUMED_SRATE
+    return max(math.ceil(buffer_s * rate), 1)
 
 
 def processing_flags_mask(flags: Sequence[str]) -> int:
@@ -135,24 +138,24 @@ class LSLSource:
                 f"stream {info.name()!r} ({info.source_id()!r}) has a non-numeric channel format "
                 "(string or undefined); only numeric streams can be buffered"
             )
-        if filter is not None and not isinstance(filter, SupportsProcess):
-            raise TypeError(f"filter must have a process(chunk) method, got {type(filter)!r}")
         self._info = info
         self.modality = modality
         self.buffer_s = float(buffer_s)
         self.processing_flags = tuple(processing_flags)
         self._flags_mask = processing_flags_mask(self.processing_flags)
-        self._filter = filter
+        # hold-last-finite, filter, NaN back: the same rule the offline path applies
+        self._conditioner = SampleConditioner(
+            n_channels=int(info.channel_count()), filter=filter, name=modality
+        )
         #: Called with every accepted raw chunk (samples (n, ch) float64, timestamps (n,)).
         self.on_raw: Callable[[np.ndarray, np.ndarray], None] | None = None
         #: Called with every buffered chunk (filtered samples (n, ch) float64, timestamps (n,)).
         self.on_filtered: Callable[[np.ndarray, np.ndarray], None] | None = None
-        self._last_finite = np.zeros(int(info.channel_count()), dtype=np.float64)
         self._srate = float(info.nominal_srate())
         self._n_channels = int(info.channel_count())
 
         rate = self._srate if self._srate > 0 else IRREGULAR_ASSUMED_SRATE
-        capacity = max(math.ceil(self.buffer_s * rate), 1)
+        capacity = buffer_capacity(self.buffer_s, self._srate)
         self._buffer = RingBuffer(n_channels=self._n_channels, capacity=capacity)
         self._chunk_samples = min(capacity, max(math.ceil(_PULL_CHUNK_S * rate), _PULL_CHUNK_MIN))
         # liblsl writes each pull straight into this array; it is reused for every pull.
@@ -301,21 +304,9 @@ class LSLSource:
             timestamps_lsl = timestamps_lsl[keep]
         if self.on_raw is not None:
             self.on_raw(samples, timestamps_lsl)
-        bad = ~np.isfinite(samples).all(axis=1)
-        n_bad = int(np.count_nonzero(bad))
+        samples, n_bad = self._conditioner.process(samples)
         if n_bad:
             self._health.count_nonfinite(n_bad)
-            samples = _hold_last_finite(samples, bad, self._last_finite)
-        self._last_finite = samples[-1].copy()
-        if self._filter is not None:
-            samples = np.asarray(self._filter.process(samples), dtype=np.float64)
-            if samples.shape != (n_keep, self._n_channels):
-                raise ValueError(
-                    f"filter of {self.modality!r} returned shape {samples.shape}, "
-                    f"expected {(n_keep, self._n_channels)}"
-                )
-        if n_bad:
-            samples[bad] = np.nan  # our own array: a cast copy, the held copy or filter output
         self._buffer.push(samples, timestamps_lsl)
         if self.on_filtered is not None:
             self.on_filtered(samples, timestamps_lsl)
@@ -388,20 +379,6 @@ class LSLSource:
             f"LSLSource(modality={self.modality!r}, name={self.name!r}, "
             f"source_id={self.source_id!r}, srate={self._srate}, n_channels={self._n_channels})"
         )
-
-
-def _hold_last_finite(samples: np.ndarray, bad: np.ndarray, previous: np.ndarray) -> np.ndarray:
-    """``samples`` with each non-finite row replaced by the last finite row before it."""
-    out = np.array(samples, dtype=np.float64, copy=True)
-    good_idx = np.where(~bad, np.arange(out.shape[0]), -1)
-    last_good = np.maximum.accumulate(good_idx)
-    rows = np.flatnonzero(bad)
-    src = last_good[rows]
-    has_prev = src >= 0
-    out[rows[has_prev]] = out[src[has_prev]]
-    out[rows[~has_prev]] = previous
-    # a row with only some channels non-finite keeps its finite channels' values held too
-    return out
 
 
 def open_sources(sources: Iterable[LSLSource], *, timeout: float = 10.0) -> None:

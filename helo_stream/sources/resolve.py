@@ -13,7 +13,7 @@ import re
 import string
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pylsl
 
@@ -167,14 +167,12 @@ def select_modality_inputs(pipeline: Pipeline, *, available: Iterable[str]) -> P
             modalities[name] = mod
             continue
         config = mod.config.model_copy(update={"stream": alt_key, "filter": None})
-        modalities[name] = ResolvedModality(
-            name, mod.device, mod.profile, alt_key, mod.profile.streams[alt_key], config
+        modalities[name] = replace(
+            mod, stream_key=alt_key, stream=mod.profile.streams[alt_key], config=config
         )
     if all(modalities[n] is m for n, m in pipeline.modalities.items()):
         return pipeline
-    return Pipeline(
-        pipeline.path, pipeline.config, pipeline.profiles, modalities, pipeline.checkpoint_path
-    )
+    return replace(pipeline, modalities=modalities)
 
 
 def visible_modality_inputs(

@@ -34,7 +34,22 @@ __all__ = [
     "save_state",
     "take_rows",
     "target_matrix",
+    "validation_fields",
 ]
+
+
+def validation_fields(settings: Any, validation: bool) -> dict[str, Any]:
+    """``val_fraction`` and ``patience`` of a pipeline's training run.
+
+    ``settings`` (a ``TrainingConfig`` or ``FitSettings``) holds the pipeline's rule; with
+    ``validation`` False (too few groups to hold any out) there is neither validation nor early
+    stopping, and without validation there is no early stopping either.
+    """
+    val_fraction = settings.val_fraction if validation else 0.0
+    return {
+        "val_fraction": val_fraction,
+        "patience": settings.patience if val_fraction > 0 else None,
+    }
 
 
 def group_split(

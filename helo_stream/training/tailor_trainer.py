@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from helo_stream.config.pipeline import TailorSettings, TrainingConfig
 from helo_stream.metrics.multilabel import multilabel_metrics
 from helo_stream.models.tailor import Tailor, tailor_loss
 from helo_stream.training.common import (
@@ -36,6 +37,7 @@ from helo_stream.training.common import (
     run_fingerprint,
     take_rows,
     target_matrix,
+    validation_fields,
 )
 
 # Imported under the old private name: the resume test wraps it to snapshot a mid-run state.
@@ -48,6 +50,7 @@ __all__ = [
     "choose_threshold",
     "grl_coefficient",
     "predict_proba",
+    "tailor_epochs",
     "train_tailor",
 ]
 
@@ -59,11 +62,30 @@ _STATE_VERSION = 1
 #: Settings that may change when a run is resumed (they do not alter past epochs).
 _RESUMABLE_CHANGES = ("patience", "eval_batch_size", "threshold_grid")
 _LOGGED = ("loss", "bce", "adv_private", "adv_common", "diff", "common_bce")
+#: The pipeline's ``training`` and ``model.tailor`` defaults: the one source of the
+#: optimisation defaults below.
+_TRAINING = TrainingConfig()
+_TAILOR = TailorSettings()
+#: Fields taken from the pipeline's ``training`` section (or FitSettings) by ``from_settings``.
+RECIPE_FIELDS = ("batch_size", "lr", "weight_decay", "seed", "grad_clip")
+#: Fields taken from the pipeline's ``model.tailor`` section by ``from_settings``.
+TAILOR_FIELDS = ("warmup_fraction", "grl_schedule", "grl_gamma")
+
+
+def tailor_epochs(epochs: int, tailor: TailorSettings) -> int:
+    """Epochs of a TAILOR run: ``training.epochs``, at most ``model.tailor.max_epochs``."""
+    return epochs if tailor.max_epochs is None else min(epochs, tailor.max_epochs)
 
 
 @dataclass
 class TailorTrainConfig:
     """Optimisation settings.
+
+    The optimisation fields default to the pipeline's defaults (``training`` and
+    ``model.tailor``: :class:`~helo_stream.config.pipeline.TrainingConfig`,
+    :class:`~helo_stream.config.pipeline.TailorSettings`); validation and the threshold choice
+    are off unless asked for (they need groups), and :meth:`from_settings` applies the
+    pipeline's rule for them.
 
     Attributes
     ----------
@@ -92,19 +114,48 @@ class TailorTrainConfig:
         None, or no validation groups: the model keeps its configured threshold.
     """
 
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 1e-2
-    warmup_fraction: float = 0.1
-    seed: int = 0
+    epochs: int = tailor_epochs(_TRAINING.epochs, _TAILOR)
+    batch_size: int = _TRAINING.batch_size
+    lr: float = _TRAINING.lr
+    weight_decay: float = _TRAINING.weight_decay
+    warmup_fraction: float = _TAILOR.warmup_fraction
+    seed: int = _TRAINING.seed
     val_fraction: float = 0.0
-    grad_clip: float | None = 1.0
+    grad_clip: float | None = _TRAINING.grad_clip
     patience: int | None = None
     eval_batch_size: int = 1024
-    grl_schedule: Literal["dann", "constant"] = "dann"
-    grl_gamma: float = 10.0
+    grl_schedule: Literal["dann", "constant"] = _TAILOR.grl_schedule
+    grl_gamma: float = _TAILOR.grl_gamma
     threshold_grid: tuple[float, ...] | None = None
+
+    @classmethod
+    def from_settings(
+        cls, settings: Any, tailor: TailorSettings, *, validation: bool, **overrides: Any
+    ) -> TailorTrainConfig:
+        """The settings of a pipeline's TAILOR training run.
+
+        Parameters
+        ----------
+        settings
+            A :class:`~helo_stream.config.pipeline.TrainingConfig` or a
+            :class:`~helo_stream.training.fitting.FitSettings` (the same field names).
+        tailor
+            The pipeline's ``model.tailor`` settings: the warmup, the gradient-reversal
+            schedule, ``max_epochs`` and ``threshold_from_validation`` (:data:`THRESHOLD_GRID`).
+        validation
+            Whether the data allow validation (enough groups): then ``settings.val_fraction``
+            of the groups are held out and ``settings.patience`` applies; else neither.
+        overrides
+            Fields to set instead.
+        """
+        values: dict[str, Any] = {name: getattr(settings, name) for name in RECIPE_FIELDS}
+        values.update({name: getattr(tailor, name) for name in TAILOR_FIELDS})
+        values["epochs"] = tailor_epochs(settings.epochs, tailor)
+        values.update(validation_fields(settings, validation))
+        # Chosen on the held-out training subjects only (the configured one kept without any).
+        values["threshold_grid"] = THRESHOLD_GRID if tailor.threshold_from_validation else None
+        values.update(overrides)
+        return cls(**values)
 
     def __post_init__(self) -> None:
         if self.threshold_grid is not None:

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from helo_stream.config.pipeline import TrainingConfig
 from helo_stream.metrics.distribution import distribution_metrics
 from helo_stream.models.helo import HeLo, helo_loss
 from helo_stream.training.common import (
@@ -34,6 +35,7 @@ from helo_stream.training.common import (
     save_state,
     take_rows,
     target_matrix,
+    validation_fields,
 )
 
 __all__ = ["TrainConfig", "TrainResult", "label_correlation", "train_model"]
@@ -42,11 +44,28 @@ _STATE_FILE = "train_state.pt"
 _STATE_VERSION = 2  # 2: condition read-out
 #: TrainConfig fields that may change when a run is resumed (they do not alter past epochs).
 _RESUMABLE_CHANGES = ("epochs", "patience", "eval_batch_size")
+#: The pipeline's ``training`` defaults: the one source of the optimisation defaults below.
+_TRAINING = TrainingConfig()
+#: Fields taken from the pipeline's ``training`` section (or FitSettings) by :meth:`from_settings`.
+RECIPE_FIELDS = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "lam",
+    "seed",
+    "grad_clip",
+    "condition_weight",
+)
 
 
 @dataclass
 class TrainConfig:
     """Optimisation settings.
+
+    The optimisation fields default to the pipeline's ``training`` defaults
+    (:class:`~helo_stream.config.pipeline.TrainingConfig`); validation is off unless asked for
+    (it needs groups), and :meth:`from_settings` applies the pipeline's rule for it.
 
     Attributes
     ----------
@@ -68,17 +87,37 @@ class TrainConfig:
         Weight of HeLo's condition cross-entropy (models with a condition read-out only).
     """
 
-    epochs: int = 30
-    batch_size: int = 256
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    lam: float = 0.1
-    seed: int = 0
+    epochs: int = _TRAINING.epochs
+    batch_size: int = _TRAINING.batch_size
+    lr: float = _TRAINING.lr
+    weight_decay: float = _TRAINING.weight_decay
+    lam: float = _TRAINING.lam
+    seed: int = _TRAINING.seed
     val_fraction: float = 0.0
-    grad_clip: float | None = 1.0
+    grad_clip: float | None = _TRAINING.grad_clip
     patience: int | None = None
     eval_batch_size: int = 4096
-    condition_weight: float = 1.0
+    condition_weight: float = _TRAINING.condition_weight
+
+    @classmethod
+    def from_settings(cls, settings: Any, *, validation: bool, **overrides: Any) -> TrainConfig:
+        """The settings of a pipeline's training run.
+
+        Parameters
+        ----------
+        settings
+            A :class:`~helo_stream.config.pipeline.TrainingConfig` or a
+            :class:`~helo_stream.training.fitting.FitSettings` (the same field names).
+        validation
+            Whether the data allow validation (enough groups): then ``settings.val_fraction``
+            of the groups are held out and ``settings.patience`` applies; else neither.
+        overrides
+            Fields to set instead (e.g. an ensemble member's ``seed``).
+        """
+        values = {name: getattr(settings, name) for name in RECIPE_FIELDS}
+        values.update(validation_fields(settings, validation))
+        values.update(overrides)
+        return cls(**values)
 
     def __post_init__(self) -> None:
         if self.epochs < 0 or self.batch_size < 1 or self.eval_batch_size < 1:

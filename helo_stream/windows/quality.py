@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from helo_stream.sources.ring_buffer import RingBuffer
+from helo_stream.buffers.ring_buffer import RingBuffer
 
 __all__ = [
     "QUALITY_FLAGS",
@@ -40,7 +40,8 @@ LOW_COVERAGE = 0.9
 EXCESS_SAMPLES = 1.1
 #: Fraction of a window pinned at a range bound that counts as saturation.
 SATURATED_FRACTION = 0.1
-#: Fraction of unusable samples beyond which the modality is treated as absent.
+#: Fraction of unusable samples beyond which the modality is treated as absent (the default of
+#: the pipeline's ``window.max_unusable_fraction``).
 UNUSABLE_FRACTION = 0.5
 
 
@@ -71,8 +72,12 @@ def assess_window(
     srate: float,
     length_s: float,
     ranges: Sequence[tuple[float, float] | None] | None = None,
+    max_unusable_fraction: float = UNUSABLE_FRACTION,
 ) -> WindowQuality:
-    """Flag one modality's window and drop its unusable rows (vectorised, no copies when clean)."""
+    """Flag one modality's window and drop its unusable rows (vectorised, no copies when clean).
+
+    More than ``max_unusable_fraction`` of unusable rows, or a flat line, makes it unusable.
+    """
     samples = np.asarray(samples, dtype=np.float64)
     n = samples.shape[0]
     flags: set[str] = set()
@@ -95,7 +100,7 @@ def assess_window(
     if bad.any():
         keep = ~bad
         samples, timestamps_lsl = samples[keep], timestamps_lsl[keep]
-    usable = np.count_nonzero(bad) <= UNUSABLE_FRACTION * n
+    usable = np.count_nonzero(bad) <= max_unusable_fraction * n
     if samples.shape[0] >= 2 and np.all(np.ptp(samples, axis=0) == 0):
         flags.add("flat")
         usable = False
@@ -158,6 +163,8 @@ class StreamQuality:
         Rows kept: the source buffer's capacity (older windows cannot be cut anyway).
     ranges : sequence of (low, high) or None
         The device profile's plausible range per channel.
+    max_unusable_fraction : float
+        See :func:`assess_window`.
     """
 
     def __init__(
@@ -166,9 +173,11 @@ class StreamQuality:
         srate: float,
         capacity: int,
         ranges: Sequence[tuple[float, float] | None] | None = None,
+        max_unusable_fraction: float = UNUSABLE_FRACTION,
     ) -> None:
         self.srate = float(srate)
         self.ranges = ranges
+        self.max_unusable_fraction = float(max_unusable_fraction)
         self._bounds = range_bounds(ranges)
         self._rows = RingBuffer(n_channels=7, capacity=capacity)
         self._totals = np.zeros(6)  # rows, bad, nonfinite, outside, pinned, changes so far
@@ -230,6 +239,7 @@ class StreamQuality:
                 srate=self.srate,
                 length_s=end_lsl - start_lsl,
                 ranges=self.ranges,
+                max_unusable_fraction=self.max_unusable_fraction,
             )
             return q.flags, int(q.timestamps_lsl.shape[0]), q.usable
         found = set()

@@ -19,7 +19,8 @@ from typing import Protocol
 import numpy as np
 import pylsl
 
-from helo_stream.windows.window import Window, WindowStatus
+from helo_stream.sources.health import StreamState
+from helo_stream.windows.window import Window
 
 __all__ = ["SupportsWindowing", "WindowScheduler"]
 
@@ -36,7 +37,7 @@ class _Buffer(Protocol):
 
 class _Health(Protocol):
     @property
-    def state(self) -> WindowStatus: ...
+    def state(self) -> StreamState: ...
 
 
 class SupportsWindowing(Protocol):
@@ -132,7 +133,7 @@ class WindowScheduler:
         assert self._t0_lsl is not None
         return self._t0_lsl + k * self.step_s
 
-    def _establish_t0(self, states: Mapping[str, WindowStatus]) -> bool:
+    def _establish_t0(self, states: Mapping[str, StreamState]) -> bool:
         """Fix the first window end once every delivering required stream has data."""
         firsts: list[float] = []
         for name in self.required:
@@ -201,7 +202,7 @@ class WindowScheduler:
         self._k = k
 
     def _cut(
-        self, end_lsl: float, states: Mapping[str, WindowStatus], delivering: list[str]
+        self, end_lsl: float, states: Mapping[str, StreamState], delivering: list[str]
     ) -> Window:
         start_lsl = end_lsl - self.length_s
         data = (
@@ -232,6 +233,6 @@ def _half_period(source: SupportsWindowing) -> float:
     return 0.5 / float(srate) if srate > 0 else 0.0
 
 
-def _state_of(source: SupportsWindowing) -> WindowStatus:
+def _state_of(source: SupportsWindowing) -> StreamState:
     state = getattr(source, "state", None)
     return state if state is not None else source.health.state

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
-__all__ = ["Window", "WindowStatus"]
+from helo_stream.sources.health import StreamState
 
-WindowStatus = Literal["ok", "stale", "missing"]
+__all__ = ["Window"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ class Window:
     start_lsl: float
     end_lsl: float
     data: dict[str, tuple[np.ndarray, np.ndarray]]
-    status: dict[str, WindowStatus]
+    status: dict[str, StreamState]
     completed_local: float
 
     @property

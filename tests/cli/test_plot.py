@@ -163,7 +163,7 @@ def test_marker_recorder_survives_a_stream_that_goes_away() -> None:
     """Replays come and go (other subjects' too): a lost marker stream must not stop recording."""
     import pylsl
 
-    from helo_stream.sinks.markers import MarkerRecorder
+    from helo_stream.receivers.markers_inlet import MarkerRecorder
 
     got: list[dict] = []
     tag = uuid.uuid4().hex[:8]

@@ -22,14 +22,14 @@ from click.testing import CliRunner
 from helo_stream.cli import main
 from helo_stream.cli.evaluate import checkpoint_result
 from helo_stream.config import load_pipeline
-from helo_stream.datasets.wesad import load_subjects
+from helo_stream.datasets.subjects import load_subjects
 from helo_stream.evaluation.decoding import DECODING_METRICS
-from helo_stream.evaluation.fitting import FitSettings, fit_model, predict_session
 from helo_stream.evaluation.forest import fit_forest_on_subjects
 from helo_stream.evaluation.loso import per_window_metrics
 from helo_stream.models import load_checkpoint
 from helo_stream.pipeline.features import WindowFeaturizer
 from helo_stream.pipeline.model_stage import checkpoint_problems
+from helo_stream.training.fitting import FitSettings, fit_model, predict_session
 
 REPO = Path(__file__).resolve().parents[2]
 SUBJECTS = ("S1", "S2", "S3", "S4")

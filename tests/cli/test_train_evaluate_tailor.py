@@ -13,10 +13,10 @@ import yaml
 
 from helo_stream.config import load_pipeline
 from helo_stream.datasets.multilabel import ratings_to_multilabel
-from helo_stream.datasets.wesad import load_subjects
-from helo_stream.evaluation.fitting import multilabel_targets
+from helo_stream.datasets.subjects import load_subjects
 from helo_stream.models import load_checkpoint
 from helo_stream.recordings import load_recording
+from helo_stream.training.fitting import multilabel_targets
 from tests.cli.test_train_evaluate import SUBJECTS, _invoke, workspace  # noqa: F401
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from helo_stream.cli import main
 from helo_stream.config import PIPELINES_DIR, load_pipeline
 from helo_stream.datasets.dmer import is_dmer_data
-from helo_stream.datasets.wesad import load_subjects
+from helo_stream.datasets.subjects import load_subjects
 from helo_stream.recordings.dmer import LABELS_DMER, load_dmer
 
 PIPELINE = PIPELINES_DIR / "dmer_live.yaml"
@@ -65,7 +65,9 @@ def test_windows_average_the_rows_and_carry_the_clip_ratings(dmer_folder) -> Non
     np.testing.assert_allclose(session.table.features["eeg"][first], feas[1:6, :90].mean(axis=0))
     np.testing.assert_allclose(session.table.features["gsr"][first], feas[1:6, 90:118].mean(0))
     np.testing.assert_allclose(session.table.features["ppg"][first], feas[1:6, 118:145].mean(0))
-    np.testing.assert_allclose(session.table.features["face"][first], feas[1:6, 145:].mean(0))
+    # the face camera's profile publishes float32: the values a live pipeline would receive
+    face_sent = feas[1:6, 145:].astype(np.float32).astype(np.float64)
+    np.testing.assert_allclose(session.table.features["face"][first], face_sent.mean(0))
     # The first labelled window of the second clip is its first full one: its rows 0-4.
     second = np.flatnonzero(session.labelled & (session.condition == "clip2"))[0]
     rows = slice(ROWS[0], ROWS[0] + 5)

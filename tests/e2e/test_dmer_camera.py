@@ -23,8 +23,8 @@ import pytest
 import scipy.io
 import yaml
 
+from helo_stream.receivers.zmq_subscriber import ZmqSubscriber
 from helo_stream.sinks.message import validate_message
-from helo_stream.sinks.zmq_subscriber import ZmqSubscriber
 
 cv2 = pytest.importorskip("cv2")
 
@@ -46,7 +46,7 @@ def _helo(*args: str) -> list[str]:
 
 
 def _video(path: Path, seconds: int) -> Path:
-    """A moving disc on a gradient, lossless, as tests/sources/test_camera.py."""
+    """A moving disc on a gradient, lossless, as tests/drivers/test_camera.py."""
     width, height = 64, 48
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), FPS, (width, height))
     if not writer.isOpened():

@@ -19,9 +19,9 @@ import pytest
 import yaml
 
 from helo_stream.models.checkpoint import load_checkpoint
+from helo_stream.receivers.zmq_subscriber import ZmqSubscriber
 from helo_stream.recordings.dmer import LABELS_DMER
 from helo_stream.sinks.message import validate_message
-from helo_stream.sinks.zmq_subscriber import ZmqSubscriber
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -185,7 +185,7 @@ def test_run_without_replay_follows_a_separate_replay_of_features(
         fed = {name: mod.stream_key for name, mod in runner.pipeline.modalities.items()}
         assert fed == {"eeg": "eeg_de", "gsr": "gsr_features", "ppg": "ppg_features",
                        "face": "lbptop"}  # fmt: skip
-        assert runner.featurizer.stages["eeg"].srate == 1.0
+        assert runner.processor.featurizer.stages["eeg"].srate == 1.0
         stop = threading.Event()
         timer = threading.Timer(60, stop.set)
         timer.start()

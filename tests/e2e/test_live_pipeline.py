@@ -20,8 +20,8 @@ import pylsl
 import pytest
 import yaml
 
+from helo_stream.receivers.zmq_subscriber import ZmqSubscriber
 from helo_stream.sinks.message import SCHEMA_ID, validate_message
-from helo_stream.sinks.zmq_subscriber import ZmqSubscriber
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 

@@ -9,7 +9,7 @@ import pytest
 
 from helo_stream.config import Pipeline, load_pipeline
 from helo_stream.datasets.session import SessionDataset
-from helo_stream.datasets.wesad import SubjectData
+from helo_stream.datasets.subjects import SubjectData
 from helo_stream.pipeline.features import FeatureTable, WindowFeaturizer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -99,8 +99,8 @@ def synthetic_presence(subjects, labels, *, min_rating: int = 3) -> dict[str, np
 @pytest.fixture(autouse=True)
 def _synthetic_presence(monkeypatch: pytest.MonkeyPatch) -> None:
     """LOSO reads presence targets from the recordings; synthetic subjects have none."""
-    import helo_stream.evaluation.fitting as fitting
     import helo_stream.evaluation.loso as loso
+    import helo_stream.training.fitting as fitting
 
     monkeypatch.setattr(loso, "multilabel_targets", synthetic_presence)
     monkeypatch.setattr(fitting, "multilabel_targets", synthetic_presence)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helo_stream.evaluation.baselines import condition_means, oracle_predictions, population_mean
+from helo_stream.evaluation.baselines import oracle_predictions
+from helo_stream.training.references import condition_means, population_mean
 
 # Three training windows: two of "stress", one of "baseline".
 Y = np.array([[0.5, 0.5, 0.0], [0.3, 0.3, 0.4], [0.2, 0.2, 0.6]])

@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 
 from helo_stream.config import Pipeline
-from helo_stream.datasets.wesad import SubjectData
-from helo_stream.evaluation.baselines import condition_means
+from helo_stream.datasets.subjects import SubjectData
 from helo_stream.evaluation.decoding import decoding_scores
-from helo_stream.evaluation.fitting import fit_normalizer, training_arrays
 from helo_stream.evaluation.forest import (
     FOREST_PARAMS,
     fit_forest,
     fit_forest_on_subjects,
     stack_features,
 )
+from helo_stream.training.fitting import fit_normalizer, training_arrays
+from helo_stream.training.references import condition_means
 
 CONDS = ("baseline", "stress", "amusement")
 MEANS = {

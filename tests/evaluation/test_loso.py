@@ -9,13 +9,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-import helo_stream.evaluation.fitting as fitting
 import helo_stream.evaluation.loso as loso
+import helo_stream.training.fitting as fitting
 from helo_stream.config import Pipeline
-from helo_stream.datasets.wesad import SubjectData
-from helo_stream.evaluation.baselines import population_mean
+from helo_stream.datasets.subjects import SubjectData
 from helo_stream.evaluation.decoding import DECODING_METRICS
-from helo_stream.evaluation.fitting import FitSettings, fit_normalizer, training_arrays
 from helo_stream.evaluation.loso import (
     FOREST,
     METRICS,
@@ -25,6 +23,8 @@ from helo_stream.evaluation.loso import (
     sample_windows,
 )
 from helo_stream.evaluation.report import write_report
+from helo_stream.training.fitting import FitSettings, fit_normalizer, training_arrays
+from helo_stream.training.references import population_mean
 
 FAST = FitSettings(epochs=1, batch_size=64, train_stride=2, val_fraction=0.34, patience=None)
 

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 
-from helo_stream.evaluation.fitting import FitSettings
 from helo_stream.evaluation.loso import (
     FOREST,
     MULTILABEL_METRICS,
@@ -17,6 +16,7 @@ from helo_stream.evaluation.loso import (
 )
 from helo_stream.evaluation.report import write_report
 from helo_stream.metrics.multilabel import multilabel_metrics
+from helo_stream.training.fitting import FitSettings
 from tests.evaluation.conftest import synthetic_presence
 
 FAST = FitSettings(

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from helo_stream.config import load_pipeline
-from helo_stream.datasets.wesad import load_subject
-from helo_stream.evaluation.fitting import predict_session
+from helo_stream.datasets.subjects import load_subject
 from helo_stream.models import load_checkpoint
 from helo_stream.pipeline.features import WindowFeaturizer
 from helo_stream.pipeline.model_stage import checkpoint_problems
+from helo_stream.training.fitting import predict_session
 
 REPO = Path(__file__).resolve().parents[2]
 PIPELINE = REPO / "pipelines" / "wesad_live.yaml"
@@ -32,6 +33,18 @@ def test_shipped_checkpoint_matches_the_live_pipeline() -> None:
     meta = predictor.metadata
     assert len(meta["train_subjects"]) >= 10
     assert meta["window_length_s"] == pipeline.config.window.length_s
+
+
+def test_a_pipeline_clipping_inputs_otherwise_than_its_checkpoint_is_refused() -> None:
+    pipeline = load_pipeline(PIPELINE)
+    model = pipeline.config.model.model_copy(update={"input_clip": 5.0})
+    changed = replace(pipeline, config=pipeline.config.model_copy(update={"model": model}))
+    predictor = load_checkpoint(pipeline.checkpoint_path)
+    problems = checkpoint_problems(
+        changed, predictor, WindowFeaturizer.from_pipeline(changed).feature_names
+    )
+    assert [p.field for p in problems] == ["model.input_clip"]
+    assert "trained with input_clip 10" in problems[0].message
 
 
 def test_shipped_checkpoint_gives_valid_distributions_on_s2() -> None:

@@ -8,8 +8,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from helo_stream.evaluation.fitting import FitSettings, fit_model
 from helo_stream.models.checkpoint import load_checkpoint, save_checkpoint
+from helo_stream.training.fitting import FitSettings, fit_model
 from helo_stream.training.tailor_trainer import THRESHOLD_GRID
 
 FAST = FitSettings(epochs=2, batch_size=64, train_stride=2, val_fraction=0.34, patience=None)

@@ -9,18 +9,12 @@ import numpy as np
 import pytest
 
 from helo_stream.config import PIPELINES_DIR, load_pipeline
-from helo_stream.pipeline.model_stage import load_model_stage, safe_distribution
-from helo_stream.pipeline.offline import (
-    OfflineResult,
-    featurize_recording,
-    make_featurizer,
-    modality_states,
-    process_recording,
-    window_quality,
-)
+from helo_stream.pipeline.offline import OfflineResult, featurize_recording, process_recording
+from helo_stream.pipeline.processor import WindowProcessor
 from helo_stream.recordings import load_recording
-from helo_stream.sinks.message import validate_message
-from helo_stream.windows.quality import assess_window
+from helo_stream.sinks.message import checked_distributions, validate_message
+from helo_stream.sources.clocked import ClockedStream
+from helo_stream.windows.quality import StreamQuality, assess_window
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "recordings" / "demo" / "S0"
@@ -38,26 +32,25 @@ def demo_result(pipeline) -> OfflineResult:
 
 
 def _live_sequence(pipeline, recording, *, step_s: float) -> list[dict]:
-    """What the live runner does per window, one window at a time, in order: features of the
-    live bounds, the runner's presence rules, ``normalizer.transform(features, t=end)`` on a
-    fresh normaliser, ``predictor.predict`` and ``safe_distribution``."""
-    featurizer = make_featurizer(pipeline)
-    predictor = load_model_stage(pipeline, featurizer.feature_names)
+    """What the live runner does per window, one window at a time, in order: the windows the
+    processor publishes, ``normalizer.transform(features, t=end)`` on a fresh normaliser,
+    ``predictor.predict`` at batch one and the distribution guard."""
+    processor = WindowProcessor.from_pipeline(pipeline)
+    predictor = processor.model
     normalizer = predictor.new_normalizer()
-    table = featurize_recording(recording, pipeline, step_s=step_s, featurizer=featurizer)
+    table = featurize_recording(recording, pipeline, step_s=step_s, processor=processor)
     out = []
     for k, end in enumerate(table.window_end):
-        features = {name: table.features[name][k].copy() for name in featurizer.stages}
-        present = {name: bool(table.present[name][k]) for name in featurizer.stages}
-        for name, vector in features.items():
-            if present[name] and not np.all(np.isfinite(vector)):
-                present[name] = False
-                features[name] = np.full_like(vector, np.nan)
-        if not any(present.values()):
-            continue
+        features = {name: table.features[name][k].copy() for name in processor.modalities}
+        present = {name: bool(table.present[name][k]) for name in processor.modalities}
+        assert any(present.values())
+        for name, vector in features.items():  # NaN only where undefined by definition
+            defined = np.isfinite(vector) | processor.featurizer.undefined_ok[name]
+            assert np.all(defined) == present[name]
         normalised = normalizer.transform(features, t=float(end))
-        distribution = safe_distribution(predictor.predict(normalised, present=present))
-        out.append({"end": float(end), "distribution": distribution, "present": present})
+        distribution, valid = checked_distributions(predictor.predict(normalised, present=present))
+        assert valid[0]
+        out.append({"end": float(end), "distribution": distribution[0], "present": present})
     return out
 
 
@@ -107,9 +100,9 @@ def test_step_defaults_to_the_pipeline_step(pipeline) -> None:
 def test_session_normalisation_is_the_sequential_one(pipeline) -> None:
     """``transform_session`` (what offline uses) equals ``transform`` window by window,
     bit for bit, on real features with absent modalities (NaN rows) in the calibration."""
-    featurizer = make_featurizer(pipeline)
-    predictor = load_model_stage(pipeline, featurizer.feature_names)
-    table = featurize_recording(load_recording(DEMO), pipeline, step_s=5.0, featurizer=featurizer)
+    processor = WindowProcessor.from_pipeline(pipeline)
+    predictor = processor.model
+    table = featurize_recording(load_recording(DEMO), pipeline, step_s=5.0, processor=processor)
     features = {name: values.copy() for name, values in table.features.items()}
     features["bvp"][::3] = np.nan  # a device dropping out now and then, also while calibrating
     features["eda"][5:9] = np.nan
@@ -122,7 +115,7 @@ def test_session_normalisation_is_the_sequential_one(pipeline) -> None:
     assert sequential.calibrated
 
 
-def test_window_quality_equals_assess_window_for_every_window() -> None:
+def test_running_window_quality_equals_assess_window_for_every_window() -> None:
     rng = np.random.default_rng(3)
     srate, length = 4.0, 10.0
     ts = 100.0 + np.arange(1200) / srate
@@ -135,22 +128,33 @@ def test_window_quality_equals_assess_window_for_every_window() -> None:
     ranges = [(-9.0, 9.0), None]
     x[1000:1005, 0] = 20.0  # beyond the range
     ends = ts[0] + length + 0.25 * np.arange(int((ts[-1] - ts[0] - length) / 0.25) + 1)
-    got = window_quality(x, ts, ends, srate=srate, length_s=length, ranges=ranges)
+    quality = StreamQuality(srate=srate, capacity=len(ts), ranges=ranges)
+    quality.push(x, ts)
     seen = set()
     for k, end in enumerate(ends):
         inside = (ts > end - length) & (ts <= end)
         want = assess_window(x[inside], ts[inside], srate=srate, length_s=length, ranges=ranges)
-        assert got.flags[k] == want.flags, k
-        assert got.usable[k] == want.usable, k
+        flags, n_usable, usable = quality.assess(
+            end - length, end, lambda inside=inside: (x[inside], ts[inside])
+        )
+        assert flags == want.flags, k
+        assert usable == want.usable, k
+        assert n_usable == len(want.timestamps_lsl), k
         seen.update(want.flags)
     assert seen == {"nonfinite", "out_of_range", "saturated", "flat", "low_coverage"}
 
 
-def test_modality_states_follow_the_age_of_the_newest_sample() -> None:
+def test_clocked_stream_states_follow_the_age_of_the_newest_sample() -> None:
     ts = np.array([0.0, 1.0, 2.0, 20.0])
     ends = np.array([2.5, 4.5, 12.5, 20.0, -1.0])
-    states = modality_states(ts, ends, stale_after_s=2.0, missing_after_s=10.0)
-    assert list(states) == ["ok", "stale", "missing", "ok", "missing"]
+    states = []
+    for end in ends:  # opened 12 s before the first sample: silent for 11 s at t = -1
+        stream = ClockedStream(
+            ts, srate=1.0, stale_after_s=2.0, missing_after_s=10.0, opened_at=-12
+        )
+        stream.advance(end)
+        states.append(stream.state)
+    assert states == ["ok", "stale", "missing", "ok", "missing"]
 
 
 def test_a_gap_in_the_recording_is_stale_absent_and_skipped_when_nothing_is_left(

@@ -24,7 +24,7 @@ import yaml
 
 from helo_stream.config import load_pipeline
 from helo_stream.config.loader import Pipeline
-from helo_stream.sinks.zmq_subscriber import ZmqSubscriber
+from helo_stream.receivers.zmq_subscriber import ZmqSubscriber
 
 REPO = Path(__file__).resolve().parents[2]
 BASE_PIPELINE = REPO / "pipelines" / "wesad_live.yaml"

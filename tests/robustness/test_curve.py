@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 from helo_stream.cli import main
 from helo_stream.config import ConfigError, load_pipeline
+from helo_stream.receivers.zmq_subscriber import ZmqSubscriber
 from helo_stream.sinks.zmq_publisher import PublisherError, ZmqPublisher
-from helo_stream.sinks.zmq_subscriber import ZmqSubscriber
 
 from .conftest import free_address, write_pipeline
 

@@ -14,8 +14,8 @@ import numpy as np
 import pylsl
 import pytest
 
+from helo_stream.receivers.zmq_subscriber import ZmqSubscriber
 from helo_stream.sinks.recorder import read_messages, read_stream
-from helo_stream.sinks.zmq_subscriber import ZmqSubscriber
 
 from .conftest import DEMO, REPO, free_address, new_subject, write_pipeline
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import zmq
 
+from helo_stream.receivers.zmq_subscriber import ZmqSubscriber
 from helo_stream.sinks.zmq_publisher import ZmqPublisher
-from helo_stream.sinks.zmq_subscriber import ZmqSubscriber
 
 from .conftest import free_address
 

@@ -10,8 +10,8 @@ import scipy.signal
 
 from helo_stream.signal.features import make_extractor
 from helo_stream.signal.features.dmer_peripheral import DmerGsrFeatures, DmerPpgFeatures
-from helo_stream.signal.incremental import make_stream_features
-from helo_stream.signal.incremental.dmer_peripheral import DmerGsrStream, DmerPpgStream
+from helo_stream.signal.incremental import make_incremental_features
+from helo_stream.signal.incremental.dmer_peripheral import IncrementalDmerGsr, IncrementalDmerPpg
 
 
 def _authors_row(x: np.ndarray, *, welch: bool) -> np.ndarray:
@@ -48,14 +48,14 @@ def test_window_matches_the_authors_code(kind: str, srate: float, welch: bool, n
 
 
 @pytest.mark.parametrize(
-    ("kind", "srate", "cls"), [("gsr", 4.0, DmerGsrStream), ("ppg", 100.0, DmerPpgStream)]
+    ("kind", "srate", "cls"), [("gsr", 4.0, IncrementalDmerGsr), ("ppg", 100.0, IncrementalDmerPpg)]
 )
 def test_stream_window_is_the_mean_of_the_rows_it_holds(kind: str, srate: float, cls) -> None:
     rng = np.random.default_rng(1)
     n = int(40 * srate)
     # Half a sample off the whole seconds: which span a sample belongs to is unambiguous.
     x, t = rng.normal(size=n), 100.0 + (np.arange(n) + 0.5) / srate
-    stream = make_stream_features(kind, srate=srate, horizon_s=20.0)
+    stream = make_incremental_features(kind, srate=srate, horizon_s=20.0)
     assert isinstance(stream, cls)
     for i in range(0, n, 7):  # chunked as a source delivers
         stream.update(x[i : i + 7], t[i : i + 7])
@@ -67,7 +67,7 @@ def test_stream_window_is_the_mean_of_the_rows_it_holds(kind: str, srate: float,
     np.testing.assert_allclose(stream.compute(end - 5, end), np.mean(rows, axis=0), rtol=1e-10)
     # A gap in the newest half second removes only the row whose span holds it (the newest).
     x[(t > end - 0.5) & (t <= end)] = np.nan
-    gapped = make_stream_features(kind, srate=srate, horizon_s=20.0)
+    gapped = make_incremental_features(kind, srate=srate, horizon_s=20.0)
     gapped.update(x, t)
     np.testing.assert_allclose(gapped.compute(end - 5, end), np.mean(rows[1:], axis=0), rtol=1e-10)
     assert np.isnan(gapped.compute(end - 1, end)).all()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from helo_stream.signal.features import FEATURE_EXTRACTORS, ModalityFeatures, make_extractor
-from helo_stream.signal.features.base import Window
+from helo_stream.signal.features.base import SignalWindow
 from helo_stream.signal.features.cardiac import CARDIAC_FEATURES, cardiac_features
 
 # Extractors must stay silent on bad windows (no RuntimeWarning from empty means etc.).
@@ -314,9 +314,9 @@ def _regular_beats(n_beats: int, srate: float = 64.0) -> tuple[np.ndarray, np.nd
     return peaks, waveform
 
 
-def _window(waveform: np.ndarray, times: np.ndarray, srate: float = 64.0) -> Window:
+def _window(waveform: np.ndarray, times: np.ndarray, srate: float = 64.0) -> SignalWindow:
     samples = waveform[:, np.newaxis]
-    return Window(samples, np.isfinite(samples), times, srate)
+    return SignalWindow(samples, np.isfinite(samples), times, srate)
 
 
 def test_cardiac_features_of_regular_beats() -> None:

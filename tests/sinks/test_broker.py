@@ -21,10 +21,10 @@ import zmq
 from click.testing import CliRunner
 
 from helo_stream.cli import main
+from helo_stream.receivers.zmq_subscriber import ZmqSubscriber
 from helo_stream.sinks.broker import Broker, BrokerError
 from helo_stream.sinks.message import SCHEMA_ID, validate_message
 from helo_stream.sinks.zmq_publisher import ZmqPublisher
-from helo_stream.sinks.zmq_subscriber import ZmqSubscriber
 
 REPO = Path(__file__).resolve().parents[2]
 TOPIC = "helo/emotion"

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from helo_stream.sinks.message import (
+    MODALITY_STATES,
     SCHEMA_ID,
     InvalidMessageError,
+    checked_distributions,
     load_schema,
     validate_message,
 )
@@ -146,3 +148,24 @@ def test_load_schema_returns_a_fresh_copy() -> None:
     schema = load_schema()
     schema["required"].clear()
     assert load_schema()["required"]
+
+
+def test_modality_states_are_the_stream_states_and_the_schema() -> None:
+    from typing import get_args
+
+    from helo_stream.sources.health import StreamState
+
+    enum = load_schema()["properties"]["modalities"]["additionalProperties"]["enum"]
+    assert MODALITY_STATES == get_args(StreamState) == tuple(enum)
+
+
+def test_checked_distributions_is_the_builders_guard(make_message) -> None:
+    rows = np.array([[2.0, 1.0, 1.0], [np.nan, 1.0, 1.0], [0.0, 0.0, 0.0], [-1.0, 2.0, 1.0]])
+    p, valid = checked_distributions(rows)
+    assert valid.tolist() == [True, False, False, False]
+    assert p[0].tolist() == [0.5, 0.25, 0.25] and np.isnan(p[1:]).all()
+    msg = make_message(labels=["a", "b", "c"], distribution=rows[0])
+    assert msg["distribution"] == p[0].tolist()
+    for row, why in zip(rows[1:], ("finite", "all zero", "negative"), strict=True):
+        with pytest.raises(ValueError, match=why):
+            make_message(labels=["a", "b", "c"], distribution=row)

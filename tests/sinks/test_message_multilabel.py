@@ -9,8 +9,8 @@ import pytest
 from rich.console import Console
 
 from helo_stream.dashboard.hub import _compact
+from helo_stream.receivers.terminal_view import render_live
 from helo_stream.sinks.message import InvalidMessageError, validate_message
-from helo_stream.sinks.terminal_view import render_live
 
 SCORES = np.array([0.9, 0.2, 0.55, 0.1, 0.5, 0.05])
 

@@ -8,9 +8,9 @@ import time
 import pytest
 import zmq
 
+from helo_stream.receivers.zmq_subscriber import ZmqSubscriber
 from helo_stream.sinks.message import validate_message
 from helo_stream.sinks.zmq_publisher import PublisherError, ZmqPublisher
-from helo_stream.sinks.zmq_subscriber import ZmqSubscriber
 
 
 def _connected(pub: ZmqPublisher, sub: ZmqSubscriber, make_message, timeout: float = 5.0):

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from helo_stream.buffers.ring_buffer import RingBuffer
 from helo_stream.sources.health import HealthTracker, effective_srate
-from helo_stream.sources.ring_buffer import RingBuffer
 
 
 class FakeClock:

@@ -48,10 +48,10 @@ def problem(n: int, seed: int = 0):
 
 
 def model(seed: int = 0, **kwargs) -> Tailor:
+    """A deterministic small TAILOR: no dropout, no modality dropout (unless given)."""
     torch.manual_seed(seed)
-    return Tailor(
-        TailorConfig(modalities=MODS, n_labels=N_LABELS, d_model=16, dropout=0.0, **kwargs)
-    )
+    kwargs = {"dropout": 0.0, "modality_dropout": 0.0, **kwargs}
+    return Tailor(TailorConfig(modalities=MODS, n_labels=N_LABELS, d_model=16, **kwargs))
 
 
 def test_trained_tailor_beats_label_frequencies() -> None:

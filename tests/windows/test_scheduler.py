@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from helo_stream.sources.ring_buffer import RingBuffer
+from helo_stream.buffers.ring_buffer import RingBuffer
 from helo_stream.windows.scheduler import WindowScheduler
 
 

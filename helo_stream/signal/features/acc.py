@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from helo_stream.signal.features.base import ModalityFeatures, Window
+from helo_stream.signal.features.base import ModalityFeatures, SignalWindow
 
 __all__ = ["AccFeatures"]
 
@@ -36,7 +36,7 @@ class AccFeatures(ModalityFeatures):
     )
     n_channels: ClassVar[int] = 3
 
-    def _compute_all(self, window: Window) -> np.ndarray:
+    def _compute_all(self, window: SignalWindow) -> np.ndarray:
         out = np.full(len(self.available), np.nan)
         complete = window.finite.all(axis=1)
         xyz = window.samples[complete]

@@ -18,7 +18,7 @@ import numpy as np
 
 __all__ = [
     "ModalityFeatures",
-    "Window",
+    "SignalWindow",
     "block_mean",
     "decimate_window",
     "fill_gaps",
@@ -45,6 +45,10 @@ class ModalityFeatures(abc.ABC):
 
     modality: ClassVar[str]
     available: ClassVar[tuple[str, ...]]
+    #: Features that are undefined (NaN) by their definition in some windows, e.g. the mean
+    #: amplitude of SCRs in a window without one; the others are NaN only when the computation
+    #: failed, which makes the pipeline treat the whole modality as absent in that window.
+    undefined_ok: ClassVar[frozenset[str]] = frozenset()
     n_channels: ClassVar[int] = 1
     #: Whether ``__init__`` takes ``channels`` (labels): extractors whose layout varies by device.
     takes_channels: ClassVar[bool] = False
@@ -99,7 +103,7 @@ class ModalityFeatures(abc.ABC):
         finite = np.isfinite(x)
         if x.shape[0] == 0 or not finite.any():
             return np.full(len(self._names), np.nan)
-        window = Window(x, finite, _time_axis(t, self.srate), self.srate)
+        window = SignalWindow(x, finite, _time_axis(t, self.srate), self.srate)
         values = np.asarray(self._compute_all(window), dtype=np.float64)
         if values.shape != (len(self.available),):
             raise RuntimeError(
@@ -109,14 +113,17 @@ class ModalityFeatures(abc.ABC):
         return values[self._index]
 
     @abc.abstractmethod
-    def _compute_all(self, window: Window) -> np.ndarray:
+    def _compute_all(self, window: SignalWindow) -> np.ndarray:
         """Return every feature of ``available``, in that order (NaN where not computable)."""
 
 
-class Window:
-    """One validated window: samples, which of them are finite, their times, the nominal rate.
+class SignalWindow:
+    """One modality's window as an extractor sees it: samples, which of them are finite, their
+    times, the nominal rate.
 
     ``samples`` is ``(n, n_channels)`` float64 with NaN kept; at least one sample is finite.
+    Built by :meth:`ModalityFeatures.compute` from one stream's cut; the scheduler's aligned
+    multi-stream window is :class:`helo_stream.windows.Window`.
     """
 
     __slots__ = ("finite", "samples", "srate", "times")
@@ -216,7 +223,7 @@ def block_mean(x: np.ndarray, factor: int) -> np.ndarray:
     return x[x.size - n_blocks * factor :].reshape(n_blocks, factor).mean(axis=1)
 
 
-def decimate_window(window: Window, factor: int) -> tuple[Window, np.ndarray]:
+def decimate_window(window: SignalWindow, factor: int) -> tuple[SignalWindow, np.ndarray]:
     """Block-average a single-channel window by ``factor`` (see :func:`block_mean`).
 
     Gaps are interpolated first; a decimated sample counts as missing when any of its source
@@ -229,7 +236,7 @@ def decimate_window(window: Window, factor: int) -> tuple[Window, np.ndarray]:
     finite_dec = block_mean(finite.astype(np.float64), factor) == 1.0
     times = block_mean(window.times, factor)
     samples = np.where(finite_dec, signal, np.nan)[:, np.newaxis]
-    return Window(samples, finite_dec[:, np.newaxis], times, window.srate / factor), signal
+    return SignalWindow(samples, finite_dec[:, np.newaxis], times, window.srate / factor), signal
 
 
 def least_squares_slope(t: np.ndarray, y: np.ndarray) -> float:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from helo_stream.signal.features.base import Window
+from helo_stream.signal.features.base import SignalWindow
 
 __all__ = [
     "CARDIAC_FEATURES",
@@ -46,7 +46,9 @@ MIN_DIFFERENCES = 2
 DROPOUT_TOLERANCE_S = 0.1
 
 
-def cardiac_features(peaks: np.ndarray, window: Window, *, waveform: np.ndarray) -> np.ndarray:
+def cardiac_features(
+    peaks: np.ndarray, window: SignalWindow, *, waveform: np.ndarray
+) -> np.ndarray:
     """Compute :data:`CARDIAC_FEATURES` from beat sample indices.
 
     Parameters

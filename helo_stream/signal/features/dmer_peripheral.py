@@ -32,7 +32,7 @@ from typing import ClassVar
 import numpy as np
 import scipy.signal
 
-from helo_stream.signal.features.base import ModalityFeatures, Window
+from helo_stream.signal.features.base import ModalityFeatures, SignalWindow
 
 __all__ = [
     "DMER_GSR_FEATURES",
@@ -138,7 +138,7 @@ class _DmerPeripheral(ModalityFeatures):
                 f"got srate {self.srate:g} Hz"
             )
 
-    def _compute_all(self, window: Window) -> np.ndarray:
+    def _compute_all(self, window: SignalWindow) -> np.ndarray:
         x = window.samples[:, 0]
         finite = window.finite[:, 0]
         rows = [

@@ -10,7 +10,7 @@ import scipy.signal
 
 from helo_stream.signal.features.base import (
     ModalityFeatures,
-    Window,
+    SignalWindow,
     fill_gaps,
     sosfiltfilt_padlen,
 )
@@ -63,7 +63,7 @@ class EcgFeatures(ModalityFeatures):
         info = nk.ecg_findpeaks(cleaned, sampling_rate=self.srate, method="neurokit")
         return np.asarray(info["ECG_R_Peaks"], dtype=np.intp)
 
-    def _compute_all(self, window: Window) -> np.ndarray:
+    def _compute_all(self, window: SignalWindow) -> np.ndarray:
         signal = fill_gaps(window.samples[:, 0], window.finite[:, 0])
         if signal.size <= self._padlen or not np.ptp(signal) > 0.0:
             # Too short to filter, or flat (sensor off): only filter round-off to detect on.

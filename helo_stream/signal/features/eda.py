@@ -12,7 +12,7 @@ import scipy.signal
 
 from helo_stream.signal.features.base import (
     ModalityFeatures,
-    Window,
+    SignalWindow,
     decimate_window,
     least_squares_slope,
     sosfiltfilt_padlen,
@@ -103,6 +103,7 @@ class EdaFeatures(ModalityFeatures):
         "eda_scr_count",  # SCRs in the window
         "eda_scr_amplitude_mean",  # µS, mean SCR amplitude (NaN without SCRs)
     )
+    undefined_ok: ClassVar[frozenset[str]] = frozenset({"eda_scr_amplitude_mean"})
     n_channels: ClassVar[int] = 1
 
     def __init__(self, *, srate: float, features: Sequence[str] | None = None) -> None:
@@ -137,7 +138,7 @@ class EdaFeatures(ModalityFeatures):
         phasic = scipy.signal.sosfiltfilt(self._high, signal)
         return tonic, phasic
 
-    def _compute_all(self, window: Window) -> np.ndarray:
+    def _compute_all(self, window: SignalWindow) -> np.ndarray:
         out = np.full(len(self.available), np.nan)
         work, signal = decimate_window(window, self._factor)
         if signal.size <= self._padlen:

@@ -21,7 +21,7 @@ from typing import ClassVar, Literal
 import numpy as np
 import scipy.signal
 
-from helo_stream.signal.features.base import ModalityFeatures, Window, sosfiltfilt_padlen
+from helo_stream.signal.features.base import ModalityFeatures, SignalWindow, sosfiltfilt_padlen
 
 __all__ = [
     "DE_BANDS",
@@ -185,7 +185,7 @@ class EegFeatures(ModalityFeatures):
                 out[:, b, :] = 0.5 * np.log(2.0 * math.pi * math.e * var)
         return out
 
-    def _compute_all(self, window: Window) -> np.ndarray:
+    def _compute_all(self, window: SignalWindow) -> np.ndarray:
         finite = window.finite
         x = window.samples
         if not finite.all():

@@ -10,7 +10,7 @@ import scipy.signal
 
 from helo_stream.signal.features.base import (
     ModalityFeatures,
-    Window,
+    SignalWindow,
     fill_gaps,
     sosfiltfilt_padlen,
 )
@@ -59,7 +59,7 @@ class EmgFeatures(ModalityFeatures):
         """High-pass a gap-free 1-D EMG at 20 Hz, zero-phase."""
         return scipy.signal.sosfiltfilt(self._sos, signal)
 
-    def _compute_all(self, window: Window) -> np.ndarray:
+    def _compute_all(self, window: SignalWindow) -> np.ndarray:
         finite = window.finite[:, 0]
         signal = fill_gaps(window.samples[:, 0], finite)
         if signal.size <= self._padlen or not np.ptp(signal) > 0.0:

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from helo_stream.signal.features.base import ModalityFeatures, Window
+from helo_stream.signal.features.base import ModalityFeatures, SignalWindow
 from helo_stream.signal.lbptop import LBPTOP_PLANES, N_BINS
 
 __all__ = ["FACE_FEATURES", "FaceFeatures"]
@@ -35,7 +35,7 @@ class FaceFeatures(ModalityFeatures):
     available: ClassVar[tuple[str, ...]] = FACE_FEATURES
     n_channels: ClassVar[int] = len(FACE_FEATURES)
 
-    def _compute_all(self, window: Window) -> np.ndarray:
+    def _compute_all(self, window: SignalWindow) -> np.ndarray:
         complete = window.finite.all(axis=1)
         if not complete.any():
             return np.full(len(self.available), np.nan)

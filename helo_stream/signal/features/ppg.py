@@ -10,7 +10,7 @@ import scipy.signal
 
 from helo_stream.signal.features.base import (
     ModalityFeatures,
-    Window,
+    SignalWindow,
     fill_gaps,
     sosfiltfilt_padlen,
 )
@@ -71,7 +71,7 @@ class BvpFeatures(ModalityFeatures):
             return np.empty(0, dtype=np.intp)
         return np.asarray(info["PPG_Peaks"], dtype=np.intp)
 
-    def _compute_all(self, window: Window) -> np.ndarray:
+    def _compute_all(self, window: SignalWindow) -> np.ndarray:
         finite = window.finite[:, 0]
         signal = fill_gaps(window.samples[:, 0], finite)
         if signal.size <= self._padlen or not np.ptp(signal) > 0.0:

@@ -17,7 +17,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from helo_stream.signal.features.base import ModalityFeatures, Window
+from helo_stream.signal.features.base import ModalityFeatures, SignalWindow
 
 __all__ = ["PrecomputedFeatures"]
 
@@ -64,7 +64,7 @@ class PrecomputedFeatures(ModalityFeatures):
         self.n_channels = len(labels)  # type: ignore[misc]
         super().__init__(srate=srate, features=features)
 
-    def _compute_all(self, window: Window) -> np.ndarray:
+    def _compute_all(self, window: SignalWindow) -> np.ndarray:
         complete = window.finite.all(axis=1)
         if not complete.any():
             return np.full(len(self.available), np.nan)

@@ -11,7 +11,7 @@ import scipy.signal
 
 from helo_stream.signal.features.base import (
     ModalityFeatures,
-    Window,
+    SignalWindow,
     decimate_window,
     sosfiltfilt_padlen,
 )
@@ -160,7 +160,7 @@ class RespFeatures(ModalityFeatures):
         troughs = np.asarray(info["RSP_Troughs"], dtype=np.intp)
         return peaks, troughs
 
-    def _compute_all(self, window: Window) -> np.ndarray:
+    def _compute_all(self, window: SignalWindow) -> np.ndarray:
         out = np.full(len(self.available), np.nan)
         work, signal = decimate_window(window, self._factor)
         if signal.size <= self._padlen or not np.ptp(signal) > 0.0:

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from helo_stream.signal.features.base import ModalityFeatures, Window, least_squares_slope
+from helo_stream.signal.features.base import ModalityFeatures, SignalWindow, least_squares_slope
 
 __all__ = ["TempFeatures"]
 
@@ -29,7 +29,7 @@ class TempFeatures(ModalityFeatures):
     )
     n_channels: ClassVar[int] = 1
 
-    def _compute_all(self, window: Window) -> np.ndarray:
+    def _compute_all(self, window: SignalWindow) -> np.ndarray:
         valid = window.finite[:, 0]
         values = window.samples[valid, 0]
         std = values.std(ddof=1) if values.size >= 2 else np.nan

@@ -1,8 +1,10 @@
 """Incremental feature extractors: every sample filtered and scanned once, windows reduced.
 
-:func:`make_stream_features` is what the pipeline calls: it returns the incremental extractor of
-a modality when one exists and otherwise wraps the window extractor (:class:`WindowedBatch`),
-which is also the reference engine the incremental ones are checked and benchmarked against.
+:func:`make_incremental_features` is what the pipeline calls: it returns the incremental
+extractor of a modality when one exists and otherwise wraps the window extractor
+(:class:`WindowedBatch`), which is also the reference engine the incremental ones are checked and
+benchmarked against. The extractors are named ``Incremental<Modality>`` after their base
+:class:`IncrementalFeatures` (an LSL *stream* is what feeds them).
 """
 
 from __future__ import annotations
@@ -12,20 +14,20 @@ from typing import Literal
 
 from helo_stream.signal.features import make_extractor
 from helo_stream.signal.incremental.base import IncrementalFeatures, WindowedBatch
-from helo_stream.signal.incremental.cardiac import BvpStream, EcgStream
-from helo_stream.signal.incremental.dmer_peripheral import DmerGsrStream, DmerPpgStream
-from helo_stream.signal.incremental.eda import EdaStream
-from helo_stream.signal.incremental.eeg import EegStream
-from helo_stream.signal.incremental.emg import EmgStream
-from helo_stream.signal.incremental.resp import RespStream
-from helo_stream.signal.incremental.stats import AccStream, TempStream
+from helo_stream.signal.incremental.cardiac import IncrementalBvp, IncrementalEcg
+from helo_stream.signal.incremental.dmer_peripheral import IncrementalDmerGsr, IncrementalDmerPpg
+from helo_stream.signal.incremental.eda import IncrementalEda
+from helo_stream.signal.incremental.eeg import IncrementalEeg
+from helo_stream.signal.incremental.emg import IncrementalEmg
+from helo_stream.signal.incremental.resp import IncrementalResp
+from helo_stream.signal.incremental.stats import IncrementalAcc, IncrementalTemp
 
 __all__ = [
     "INCREMENTAL_EXTRACTORS",
     "Engine",
     "IncrementalFeatures",
     "WindowedBatch",
-    "make_stream_features",
+    "make_incremental_features",
 ]
 
 #: ``"incremental"``: filter and detect once per chunk; ``"batch"``: re-process every window.
@@ -34,21 +36,21 @@ Engine = Literal["incremental", "batch"]
 INCREMENTAL_EXTRACTORS: dict[str, type[IncrementalFeatures]] = {
     cls.modality: cls
     for cls in (
-        TempStream,
-        AccStream,
-        EmgStream,
-        EdaStream,
-        RespStream,
-        BvpStream,
-        EcgStream,
-        EegStream,
-        DmerGsrStream,
-        DmerPpgStream,
+        IncrementalTemp,
+        IncrementalAcc,
+        IncrementalEmg,
+        IncrementalEda,
+        IncrementalResp,
+        IncrementalBvp,
+        IncrementalEcg,
+        IncrementalEeg,
+        IncrementalDmerGsr,
+        IncrementalDmerPpg,
     )
 }
 
 
-def make_stream_features(
+def make_incremental_features(
     kind: str,
     *,
     srate: float,

@@ -19,8 +19,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from helo_stream.buffers.ring_buffer import RingBuffer
 from helo_stream.signal.features.base import ModalityFeatures, select_features, validate_srate
-from helo_stream.sources.ring_buffer import RingBuffer
 
 __all__ = ["IncrementalFeatures", "NanCounter", "SampleRing", "WindowedBatch"]
 
@@ -55,6 +55,8 @@ class IncrementalFeatures(abc.ABC):
 
     modality: ClassVar[str]
     available: ClassVar[tuple[str, ...]]
+    #: See :attr:`~helo_stream.signal.features.base.ModalityFeatures.undefined_ok`.
+    undefined_ok: ClassVar[frozenset[str]] = frozenset()
     n_channels: ClassVar[int] = 1
     #: Whether ``__init__`` takes ``channels`` (labels): extractors whose layout varies by device.
     takes_channels: ClassVar[bool] = False
@@ -171,6 +173,7 @@ class WindowedBatch(IncrementalFeatures):
         self.extractor = extractor
         self.modality = extractor.modality  # type: ignore[misc]
         self.available = extractor.available  # type: ignore[misc]
+        self.undefined_ok = extractor.undefined_ok  # type: ignore[misc]
         self.n_channels = extractor.n_channels  # type: ignore[misc]
         super().__init__(srate=extractor.srate, features=extractor.names, horizon_s=horizon_s)
         self._ring = SampleRing(n_channels=self.n_channels, horizon_s=horizon_s, rate_hz=self.srate)

@@ -43,7 +43,7 @@ from helo_stream.signal.features.ppg import BvpFeatures
 from helo_stream.signal.filters import CausalSosFilter
 from helo_stream.signal.incremental.base import IncrementalFeatures, NanCounter, SampleRing
 
-__all__ = ["BvpStream", "EcgStream"]
+__all__ = ["IncrementalBvp", "IncrementalEcg"]
 
 #: Seconds of the recent past standing in for NeuroKit's whole-signal statistics: the window
 #: length the batch detector sees in the pipeline, so both normalise over the same span.
@@ -411,8 +411,8 @@ class DelayedZeroPhaseFilter:
         return filtered
 
 
-class CardiacStream(IncrementalFeatures):
-    """Shared part of :class:`BvpStream` and :class:`EcgStream`: beats in, HR/HRV out."""
+class IncrementalCardiac(IncrementalFeatures):
+    """Shared part of :class:`IncrementalBvp` and :class:`IncrementalEcg`: beats in, HR/HRV out."""
 
     available: ClassVar[tuple[str, ...]] = CARDIAC_FEATURES
 
@@ -473,7 +473,7 @@ class CardiacStream(IncrementalFeatures):
         return interval_statistics(beat_positions=positions, intact=intact, srate=self.srate)
 
 
-class BvpStream(CardiacStream):
+class IncrementalBvp(IncrementalCardiac):
     """:class:`~helo_stream.signal.features.ppg.BvpFeatures`, each sample cleaned and scanned once.
 
     The Elgendi band-pass is applied with its zero-phase response, delayed by
@@ -505,7 +505,7 @@ class BvpStream(CardiacStream):
         return self._band_pass.process(raw)
 
 
-class EcgStream(CardiacStream):
+class IncrementalEcg(IncrementalCardiac):
     """:class:`~helo_stream.signal.features.ecg.EcgFeatures`, each sample cleaned and scanned once.
 
     ``nk.ecg_clean(method="neurokit")`` made causal: the order-5 0.5 Hz high-pass carries its

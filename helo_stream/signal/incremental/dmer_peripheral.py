@@ -26,13 +26,13 @@ from helo_stream.signal.features.dmer_peripheral import (
 )
 from helo_stream.signal.incremental.base import IncrementalFeatures, SampleRing
 
-__all__ = ["DmerGsrStream", "DmerPpgStream"]
+__all__ = ["IncrementalDmerGsr", "IncrementalDmerPpg"]
 
 #: A span may miss this many samples to timestamp jitter and still count.
 _MISSING_TOLERANCE = 1
 
 
-class _DmerPeripheralStream(IncrementalFeatures):
+class _IncrementalDmerPeripheral(IncrementalFeatures):
     welch: ClassVar[bool]
 
     def __init__(
@@ -69,7 +69,7 @@ class _DmerPeripheralStream(IncrementalFeatures):
         return np.mean(rows, axis=0)
 
 
-class DmerGsrStream(_DmerPeripheralStream):
+class IncrementalDmerGsr(_IncrementalDmerPeripheral):
     """:class:`~helo_stream.signal.features.dmer_peripheral.DmerGsrFeatures` on a stream."""
 
     modality: ClassVar[str] = DmerGsrFeatures.modality
@@ -77,7 +77,7 @@ class DmerGsrStream(_DmerPeripheralStream):
     welch: ClassVar[bool] = True
 
 
-class DmerPpgStream(_DmerPeripheralStream):
+class IncrementalDmerPpg(_IncrementalDmerPeripheral):
     """:class:`~helo_stream.signal.features.dmer_peripheral.DmerPpgFeatures` on a stream."""
 
     modality: ClassVar[str] = DmerPpgFeatures.modality

@@ -21,7 +21,7 @@ from helo_stream.signal.filters import CausalSosFilter, FilterKind
 from helo_stream.signal.incremental.base import IncrementalFeatures, SampleRing
 from helo_stream.signal.incremental.blocks import BlockAverager
 
-__all__ = ["EdaStream", "RepeatedCausalFilter"]
+__all__ = ["IncrementalEda", "RepeatedCausalFilter"]
 
 #: Passes of each causal filter, chosen on real data (E4 and NeuroKit recordings) against
 #: the zero-phase window extractor: one pass keeps the tonic's spread closest (less phase
@@ -42,8 +42,8 @@ class RepeatedCausalFilter:
     The window extractors filter forward and backward, which squares the magnitude response
     (-6 dB at the cut-off). Streaming cannot run backwards; running the causal filter twice
     squares the magnitude too, so amplitudes match the reference, at the price of twice the
-    phase distortion. Which matters more differs per signal, so each stream chooses (measured
-    on real data, see the class notes of the streams).
+    phase distortion. Which matters more differs per signal, so each incremental extractor
+    chooses (measured on real data, see the class notes of the extractors).
     """
 
     def __init__(
@@ -68,7 +68,7 @@ class RepeatedCausalFilter:
         return x
 
 
-class EdaStream(IncrementalFeatures):
+class IncrementalEda(IncrementalFeatures):
     """:class:`~helo_stream.signal.features.eda.EdaFeatures`, each sample filtered once.
 
     Every chunk is block-averaged to ~8 Hz (the partial block carried), split causally into
@@ -92,6 +92,7 @@ class EdaStream(IncrementalFeatures):
 
     modality: ClassVar[str] = EdaFeatures.modality
     available: ClassVar[tuple[str, ...]] = EdaFeatures.available
+    undefined_ok: ClassVar[frozenset[str]] = EdaFeatures.undefined_ok
 
     def __init__(
         self, *, srate: float, features: Sequence[str] | None = None, horizon_s: float = 120.0

@@ -30,7 +30,7 @@ from helo_stream.signal.features.eeg import DE_BANDS, DMER_EEG_CHANNELS, eeg_fea
 from helo_stream.signal.filters import CausalSosFilter
 from helo_stream.signal.incremental.base import IncrementalFeatures, SampleRing
 
-__all__ = ["EEG_BAND_ORDER", "EEG_NOTCH_WIDTH_HZ", "EegStream"]
+__all__ = ["EEG_BAND_ORDER", "EEG_NOTCH_WIDTH_HZ", "IncrementalEeg"]
 
 #: Butterworth order of each band-pass (MNE doubles it for a band: 8 poles).
 EEG_BAND_ORDER = 4
@@ -41,7 +41,7 @@ EEG_NOTCH_WIDTH_HZ = 4.0
 _COUNT_TOLERANCE = 1
 
 
-class EegStream(IncrementalFeatures):
+class IncrementalEeg(IncrementalFeatures):
     """Differential entropy per band and channel from raw EEG, every sample filtered once.
 
     Parameters

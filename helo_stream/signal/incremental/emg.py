@@ -11,10 +11,10 @@ from helo_stream.signal.features.emg import EMG_HIGHPASS, EmgFeatures, emg_stati
 from helo_stream.signal.filters import CausalSosFilter
 from helo_stream.signal.incremental.base import IncrementalFeatures, SampleRing
 
-__all__ = ["EmgStream"]
+__all__ = ["IncrementalEmg"]
 
 
-class EmgStream(IncrementalFeatures):
+class IncrementalEmg(IncrementalFeatures):
     """:class:`~helo_stream.signal.features.emg.EmgFeatures`, high-passing each sample once.
 
     The 20 Hz high-pass runs causally on arrival (state carried, NaN gaps skipped) instead of

@@ -18,7 +18,7 @@ from helo_stream.signal.incremental.base import IncrementalFeatures, SampleRing
 from helo_stream.signal.incremental.blocks import BlockAverager
 from helo_stream.signal.incremental.eda import RepeatedCausalFilter
 
-__all__ = ["AMPLITUDE_CONTEXT_S", "RespStream"]
+__all__ = ["AMPLITUDE_CONTEXT_S", "IncrementalResp"]
 
 #: ``nk.rsp_findpeaks(method="khodadad2018")`` drops an extremum whose swing to the next one is
 #: at most this fraction of the median swing.
@@ -73,7 +73,7 @@ class _OpenInterval:
             self.best = (value, first_index + k, float(stamps[k]))
 
 
-class RespStream(IncrementalFeatures):
+class IncrementalResp(IncrementalFeatures):
     """:class:`~helo_stream.signal.features.resp.RespFeatures`, each sample cleaned once.
 
     Every chunk is block-averaged to ~25 Hz (the partial block carried) and band-passed

@@ -18,7 +18,7 @@ from helo_stream.signal.features.acc import AccFeatures
 from helo_stream.signal.features.temp import TempFeatures
 from helo_stream.signal.incremental.base import IncrementalFeatures, SampleRing
 
-__all__ = ["AccStream", "PrefixSums", "TempStream"]
+__all__ = ["IncrementalAcc", "IncrementalTemp", "PrefixSums"]
 
 
 class PrefixSums(SampleRing):
@@ -65,7 +65,7 @@ def _std(n: float, s: float, ss: float) -> float:
     return math.sqrt(max(ss - s * s / n, 0.0) / (n - 1))
 
 
-class TempStream(IncrementalFeatures):
+class IncrementalTemp(IncrementalFeatures):
     """:class:`~helo_stream.signal.features.temp.TempFeatures` from running sums."""
 
     modality: ClassVar[str] = TempFeatures.modality
@@ -105,7 +105,7 @@ class TempStream(IncrementalFeatures):
         return out
 
 
-class AccStream(IncrementalFeatures):
+class IncrementalAcc(IncrementalFeatures):
     """:class:`~helo_stream.signal.features.acc.AccFeatures` from running sums.
 
     Per-sample magnitude and jerk are computed once on arrival (the jerk of a chunk's first

@@ -27,7 +27,7 @@ from helo_stream.signal.features.ecg import EcgFeatures
 from helo_stream.signal.features.ppg import BvpFeatures
 from helo_stream.signal.filters import CausalSosFilter
 from helo_stream.signal.incremental import cardiac as cardiac_stream
-from helo_stream.signal.incremental.cardiac import BvpStream, EcgStream
+from helo_stream.signal.incremental.cardiac import IncrementalBvp, IncrementalEcg
 
 pytestmark = pytest.mark.slow
 
@@ -74,8 +74,8 @@ def _timestamps(recording: Recording) -> np.ndarray:
 
 
 def _streamed(recording: Recording, *, chunk_s: float = 1.0) -> np.ndarray:
-    """Stream features at every window end, updating in live-sized chunks as time passes."""
-    stream_cls = BvpStream if recording.kind == "bvp" else EcgStream
+    """Incremental features at every window end, updating in live-sized chunks as time passes."""
+    stream_cls = IncrementalBvp if recording.kind == "bvp" else IncrementalEcg
     stream = stream_cls(srate=recording.srate, horizon_s=recording.window_s + 10.0)
     times = _timestamps(recording)
     chunk = max(1, int(chunk_s * recording.srate))
@@ -249,13 +249,13 @@ def test_a_broken_stream_fails_the_tolerances(
         subset = {name: recordings[name] for name in ("nk5min_ecg", "wesad_S2")}
     else:
         # The Elgendi band-pass run as a plain causal Butterworth (phase distorted).
-        monkeypatch.setattr(BvpStream, "cleaning_delay", property(lambda self: 0))
-        monkeypatch.setattr(BvpStream, "_clean", _causal_butterworth)
+        monkeypatch.setattr(IncrementalBvp, "cleaning_delay", property(lambda self: 0))
+        monkeypatch.setattr(IncrementalBvp, "_clean", _causal_butterworth)
         subset = {"wesad_S2": recordings["wesad_S2"]}
     assert _failures(subset, _streamed, with_neurokit=False)
 
 
-def _causal_butterworth(self: BvpStream, raw: np.ndarray) -> np.ndarray:
+def _causal_butterworth(self: IncrementalBvp, raw: np.ndarray) -> np.ndarray:
     if not hasattr(self, "broken_band_pass"):
         self.broken_band_pass = CausalSosFilter(
             kind="bandpass", srate=self.srate, low_hz=0.5, high_hz=8.0, order=2

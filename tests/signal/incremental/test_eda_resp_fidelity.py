@@ -1,6 +1,6 @@
 """Streaming EDA and RESP features against NeuroKit2 and the window extractor on real data.
 
-Each 60 s window (hundreds per recording) is computed three ways: by the incremental stream
+Each 60 s window (hundreds per recording) is computed three ways: by the incremental extractor
 (every sample filtered once, causally), by the window extractor (zero-phase on the window, the
 reference engine) and, where NeuroKit2 has the quantity, by NeuroKit2 itself on the same
 window. Per feature the test states a tolerance and the fraction of windows that must meet it;
@@ -32,7 +32,7 @@ import pytest
 
 from helo_stream.recordings.wesad_e4 import read_e4_csv
 from helo_stream.signal.features import make_extractor
-from helo_stream.signal.incremental import make_stream_features
+from helo_stream.signal.incremental import make_incremental_features
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +45,7 @@ def _windows(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Stream, window-extractor and (optional) NeuroKit values for every window."""
     t = T0 + np.arange(x.size) / srate
-    stream = make_stream_features(kind, srate=srate, horizon_s=1e6)
+    stream = make_incremental_features(kind, srate=srate, horizon_s=1e6)
     stream.update(x, t)
     extractor = make_extractor(kind, srate=srate)
     ends = np.arange(t[0] + WINDOW_S + 30.0, t[-1], step_s)  # 30 s for the filters to settle
@@ -120,7 +120,7 @@ RESP_VS_WINDOW: dict[str, tuple[float, float, float]] = {
     "resp_rate_std": (1.0, 0.3, 0.75),
     "resp_amplitude_mean": (0.0, 0.2, 0.9),
     "resp_amplitude_std": (0.05, 0.5, 0.85),
-    # Timing ratio: reshaped by the causal band-pass's phase (RespStream notes); loose.
+    # Timing ratio: reshaped by the causal band-pass's phase (IncrementalResp notes); loose.
     "resp_ie_ratio": (0.0, 1.0, 0.75),
 }
 

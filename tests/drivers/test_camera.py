@@ -15,13 +15,13 @@ cv2 = pytest.importorskip("cv2")
 pylsl = pytest.importorskip("pylsl")
 
 from helo_stream.cli.camera import camera_command  # noqa: E402
-from helo_stream.signal.lbptop import lbp_top  # noqa: E402
-from helo_stream.sources.camera import (  # noqa: E402
+from helo_stream.drivers.camera import (  # noqa: E402
     CameraError,
     CameraLbpTopSource,
     FaceCropper,
     to_gray,
 )
+from helo_stream.signal.lbptop import lbp_top  # noqa: E402
 
 FPS = 30
 

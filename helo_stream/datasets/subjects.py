@@ -1,10 +1,12 @@
 """Every subject of a dataset folder as a :class:`SessionDataset`, with its alignment on record.
 
-A WESAD download is a folder of subject folders (``S2/``, ``S3/``, ...); evaluation also accepts
-a single subject folder. Each subject is read with :func:`helo_stream.recordings.load_recording`,
-which places the protocol conditions on the E4 clock by the chest-strap alignment. A subject
-whose alignment failed keeps its windows (they are valid sensor data) but has no labelled window,
-and :class:`SubjectData` says why, so reports can list it instead of silently dropping it.
+A dataset is a folder of recordings, one per subject, in any format
+:func:`helo_stream.recordings.detect_format` knows (a WESAD download's ``S2/``, ``S3/``, ...,
+DMER's ``.mat`` files, XDF files); training and evaluation also accept a single recording. Each
+subject is read with :func:`helo_stream.recordings.load_recording`, which for WESAD places the
+protocol conditions on the E4 clock by the chest-strap alignment. A subject whose alignment
+failed keeps its windows (they are valid sensor data) but has no labelled window, and
+:class:`SubjectData` says why, so reports can list it instead of silently dropping it.
 
 Features are expensive (minutes per 2-hour session), so they are cached on disk outside the
 repository: ``$HELO_STREAM_CACHE`` or ``~/.cache/helo-stream``.

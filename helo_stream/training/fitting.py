@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,9 +30,8 @@ import numpy as np
 import torch
 
 from helo_stream.config import Pipeline
-from helo_stream.config.pipeline import TailorSettings
-from helo_stream.datasets.wesad import SubjectData
-from helo_stream.evaluation.baselines import condition_means, population_mean
+from helo_stream.config.pipeline import TailorSettings, TrainingConfig
+from helo_stream.datasets.subjects import SubjectData
 from helo_stream.models import (
     FeatureNormalizer,
     HeLo,
@@ -46,12 +45,13 @@ from helo_stream.models import (
 )
 from helo_stream.models.tailor import Tailor, TailorConfig
 from helo_stream.pipeline.features import WindowFeaturizer
-from helo_stream.training import TrainConfig, TrainResult, train_model
+from helo_stream.training.references import condition_means, population_mean
 from helo_stream.training.tailor_trainer import (
     TailorTrainConfig,
     TailorTrainResult,
     train_tailor,
 )
+from helo_stream.training.trainer import TrainConfig, TrainResult, train_model
 
 __all__ = [
     "METHODS",
@@ -80,48 +80,65 @@ METHODS: dict[str, tuple[str, dict[str, bool]]] = {
 }
 #: Methods trained on presence (multi-label) targets instead of rating distributions.
 MULTILABEL_METHODS = frozenset({"tailor"})
+#: The pipeline's ``training`` defaults: the one source of FitSettings' defaults.
+_TRAINING = TrainingConfig()
+#: ``training`` fields that are FitSettings fields too (the others cut the datasets).
+TRAINING_FIELDS = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "lam",
+    "condition_weight",
+    "ensemble",
+    "seed",
+    "train_stride",
+    "val_fraction",
+    "patience",
+    "weight_decay",
+    "grad_clip",
+)
+
+
+def _model_default(config: type, name: str) -> Any:
+    """A model config's own default (architectures the pipeline does not set)."""
+    return {f.name: f.default for f in fields(config)}[name]
 
 
 @dataclass(frozen=True)
 class FitSettings:
     """Everything that decides a fitted model besides the data (recorded in reports).
 
-    The optimisation fields default to the pipeline's ``training`` section
-    (:meth:`from_pipeline`); the rest were fixed before any test-subject result was seen.
+    The training fields are the pipeline's ``training`` section (:meth:`from_pipeline`; their
+    defaults are its defaults), ``tailor`` its ``model.tailor`` section.
 
     Attributes
     ----------
-    epochs, batch_size, lr, lam, condition_weight, ensemble, seed
+    epochs, batch_size, lr, lam, condition_weight, ensemble, seed, train_stride, val_fraction,
+    patience, weight_decay, grad_clip
         As in :class:`helo_stream.config.pipeline.TrainingConfig`.
-    train_stride
-        Keep every n-th labelled window of a training subject.
-    val_fraction
-        Fraction of the training subjects held out (whole) for early stopping.
-    patience
-        Early-stopping patience in epochs (None: run all epochs, keep the best).
-    weight_decay
-        AdamW weight decay.
     d_model, hidden
-        Width of HeLo's tokens and of the MLP baseline.
+        Width of HeLo's tokens and of the MLP baseline (no pipeline setting: the defaults of
+        :class:`~helo_stream.models.HeLoConfig` and :class:`~helo_stream.models.MLPConfig`).
     tailor
         :class:`~helo_stream.config.pipeline.TailorSettings` as a dict (architecture, loss
         weights, threshold, ``present_min_rating``); the pipeline's ``model.tailor`` or the
         defaults.
     """
 
-    epochs: int = 30
-    batch_size: int = 256
-    lr: float = 1e-3
-    lam: float = 0.1
-    condition_weight: float = 1.0
-    ensemble: int = 3
-    seed: int = 0
-    train_stride: int = 3
-    val_fraction: float = 0.2
-    patience: int | None = 8
-    weight_decay: float = 1e-4
-    d_model: int = 32
-    hidden: int = 64
+    epochs: int = _TRAINING.epochs
+    batch_size: int = _TRAINING.batch_size
+    lr: float = _TRAINING.lr
+    lam: float = _TRAINING.lam
+    condition_weight: float = _TRAINING.condition_weight
+    ensemble: int = _TRAINING.ensemble
+    seed: int = _TRAINING.seed
+    train_stride: int = _TRAINING.train_stride
+    val_fraction: float = _TRAINING.val_fraction
+    patience: int | None = _TRAINING.patience
+    weight_decay: float = _TRAINING.weight_decay
+    grad_clip: float | None = _TRAINING.grad_clip
+    d_model: int = _model_default(HeLoConfig, "d_model")
+    hidden: int = _model_default(MLPConfig, "hidden")
     tailor: dict[str, Any] = field(default_factory=lambda: TailorSettings().model_dump())
 
     def __post_init__(self) -> None:
@@ -142,13 +159,7 @@ class FitSettings:
         """Settings from the pipeline's ``training`` section; ``None`` overrides are ignored."""
         t = pipeline.config.training
         base = cls(
-            epochs=t.epochs,
-            batch_size=t.batch_size,
-            lr=t.lr,
-            lam=t.lam,
-            condition_weight=t.condition_weight,
-            ensemble=t.ensemble,
-            seed=t.seed,
+            **{name: getattr(t, name) for name in TRAINING_FIELDS},
             tailor=pipeline.config.model.tailor_settings.model_dump(),
         )
         return replace(base, **{k: v for k, v in overrides.items() if v is not None})
@@ -206,6 +217,7 @@ def build_model(
     model_name, flags = METHODS[method]
     mods = modality_specs(pipeline)
     n_labels = len(pipeline.labels)
+    input_clip = pipeline.config.model.input_clip
     torch.manual_seed(settings.seed)
     if model_name == "helo":
         flags = dict(flags)
@@ -217,28 +229,18 @@ def build_model(
             n_labels=n_labels,
             d_model=settings.d_model,
             conditions=names,
+            input_clip=input_clip,
             **flags,
         )
         return HeLo(config), model_name, config.to_dict()
     if model_name == "tailor":
-        t = settings.tailor_settings
-        tailor_config = TailorConfig(
-            modalities=mods,
-            n_labels=n_labels,
-            d_model=t.d_model,
-            n_heads=t.n_heads,
-            n_layers=t.n_layers,
-            cross_layers=t.cross_layers,
-            decoder_layers=t.decoder_layers,
-            dropout=t.dropout,
-            modality_dropout=t.modality_dropout,
-            adv_weight=t.adv_weight,
-            diff_weight=t.diff_weight,
-            common_weight=t.common_weight,
-            threshold=t.threshold,
+        tailor_config = TailorConfig.from_settings(
+            settings.tailor_settings, modalities=mods, n_labels=n_labels, input_clip=input_clip
         )
         return Tailor(tailor_config), model_name, tailor_config.to_dict()
-    mlp_config = MLPConfig(modalities=mods, n_labels=n_labels, hidden=settings.hidden)
+    mlp_config = MLPConfig(
+        modalities=mods, n_labels=n_labels, hidden=settings.hidden, input_clip=input_clip
+    )
     return LateFusionMLP(mlp_config), model_name, mlp_config.to_dict()
 
 
@@ -382,13 +384,11 @@ def fit_model(
     model, model_name, model_config = build_model(method, pipeline, settings, conditions=conds)
     if isinstance(model, HeLo):
         model.set_condition_means(means)
-    val_fraction = settings.val_fraction if len(usable) >= 3 else 0.0
-    patience = settings.patience if val_fraction > 0 else None
+    # Whole training subjects are held out for validation when there are at least three.
+    validation = len(usable) >= 3
     extra: dict[str, Any] = {}
     result: Any
     if method in MULTILABEL_METHODS:
-        from helo_stream.training.tailor_trainer import THRESHOLD_GRID
-
         tailor = settings.tailor_settings
         min_rating = tailor.present_min_rating
         if multilabel is None:
@@ -399,18 +399,7 @@ def fit_model(
             features=feats,
             present=present,
             targets=presence,
-            config=TailorTrainConfig(
-                epochs=min(settings.epochs, tailor.max_epochs or settings.epochs),
-                batch_size=settings.batch_size,
-                lr=settings.lr,
-                weight_decay=settings.weight_decay,
-                warmup_fraction=tailor.warmup_fraction,
-                seed=settings.seed,
-                val_fraction=val_fraction,
-                patience=patience,
-                # Chosen on the held-out training subjects only (kept without any).
-                threshold_grid=THRESHOLD_GRID if tailor.threshold_from_validation else None,
-            ),
+            config=TailorTrainConfig.from_settings(settings, tailor, validation=validation),
             groups=groups.astype(str),
             checkpoint_dir=checkpoint_dir,
         )
@@ -442,17 +431,7 @@ def fit_model(
                     features=feats,
                     present=present,
                     targets=targets,
-                    config=TrainConfig(
-                        epochs=settings.epochs,
-                        batch_size=settings.batch_size,
-                        lr=settings.lr,
-                        weight_decay=settings.weight_decay,
-                        lam=settings.lam,
-                        condition_weight=settings.condition_weight,
-                        seed=member_settings.seed,
-                        val_fraction=val_fraction,
-                        patience=patience,
-                    ),
+                    config=TrainConfig.from_settings(member_settings, validation=validation),
                     groups=groups.astype(str),
                     conditions=conds,
                     progress=progress,

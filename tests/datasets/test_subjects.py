@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from helo_stream.datasets.session import SessionDataset
-from helo_stream.datasets.wesad import (
+from helo_stream.datasets.subjects import (
     SubjectData,
     _alignment_dict,
     alignment_rows,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helo_stream.sources.ring_buffer import RingBuffer
+from helo_stream.buffers.ring_buffer import RingBuffer
 
 
 def _filled(

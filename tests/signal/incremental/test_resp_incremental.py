@@ -1,4 +1,4 @@
-"""RespStream on simulated breathing: rate, chunking, gaps, flat input, rates and memory."""
+"""IncrementalResp on simulated breathing: rate, chunking, gaps, flat input, rates and memory."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from helo_stream.signal.features import make_extractor
-from helo_stream.signal.incremental import make_stream_features
-from helo_stream.signal.incremental.resp import RespStream
+from helo_stream.signal.incremental import make_incremental_features
+from helo_stream.signal.incremental.resp import IncrementalResp
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -27,7 +27,7 @@ def breathing() -> np.ndarray:
     return nk.rsp_simulate(duration=150, sampling_rate=700, respiratory_rate=15, random_state=4)
 
 
-def _named(stream: RespStream, start: float, end: float) -> dict[str, float]:
+def _named(stream: IncrementalResp, start: float, end: float) -> dict[str, float]:
     return dict(zip(stream.names, stream.compute(start, end), strict=True))
 
 
@@ -38,7 +38,7 @@ def test_rate_of_simulated_breathing(rate_per_min: float) -> None:
         duration=120, sampling_rate=100, respiratory_rate=rate_per_min, random_state=1
     )
     t = _times(rsp.size, srate)
-    stream = RespStream(srate=srate)
+    stream = IncrementalResp(srate=srate)
     stream.update(rsp, t)
     got = _named(stream, t[-1] - 60.0, t[-1])
     assert got["resp_rate_mean"] == pytest.approx(rate_per_min, abs=1.0)
@@ -58,9 +58,9 @@ def test_features_do_not_depend_on_chunking_or_on_what_came_later(
     x = breathing.copy()
     x[int(80 * srate) : int(81.5 * srate)] = np.nan
     t = _times(x.size, srate)
-    whole = RespStream(srate=srate, horizon_s=1000.0)
+    whole = IncrementalResp(srate=srate, horizon_s=1000.0)
     whole.update(x, t)
-    chunked = RespStream(srate=srate, horizon_s=1000.0)
+    chunked = IncrementalResp(srate=srate, horizon_s=1000.0)
     rng = np.random.default_rng(max_chunk)
     # Chunks of 1 sample for a stretch would take long at 700 Hz: 1-sample chunks cover 20 s.
     sizes = rng.integers(1, max_chunk + 1, size=x.size)
@@ -94,7 +94,7 @@ def test_breaths_across_a_gap_are_not_measured(breathing: np.ndarray) -> None:
             keep = np.ones(x.size, dtype=bool)
             keep[gap] = False
             x, stamps = x[keep], stamps[keep]
-        stream = RespStream(srate=srate)
+        stream = IncrementalResp(srate=srate)
         stream.update(x, stamps)
         got = _named(stream, T0 + 70.0, T0 + 130.0)
         assert got["resp_rate_mean"] == pytest.approx(15.0, abs=1.5), damage
@@ -106,7 +106,7 @@ def test_breaths_across_a_gap_are_not_measured(breathing: np.ndarray) -> None:
 
 
 def test_flat_signal_gives_nan() -> None:
-    stream = RespStream(srate=700.0)
+    stream = IncrementalResp(srate=700.0)
     t = _times(700 * 90, 700.0)
     stream.update(np.full(t.size, 3.0), t)
     assert np.isnan(stream.compute(t[-1] - 60.0, t[-1])).all()
@@ -114,19 +114,19 @@ def test_flat_signal_gives_nan() -> None:
 
 def test_chest_rate_is_block_averaged(breathing: np.ndarray) -> None:
     t = _times(breathing.size, 700.0)
-    fast = RespStream(srate=700.0)
+    fast = IncrementalResp(srate=700.0)
     assert fast.working_rate == pytest.approx(25.0)
     fast.update(breathing, t)
     n = breathing.size // 28 * 28
-    slow = RespStream(srate=25.0)
+    slow = IncrementalResp(srate=25.0)
     slow.update(breathing[:n].reshape(-1, 28).mean(axis=1), t[27:n:28])
     np.testing.assert_allclose(fast.compute(t[-1] - 60, t[-1]), slow.compute(t[-1] - 60, t[-1]))
 
 
 def test_memory_stays_bounded_by_the_horizon() -> None:
     srate, horizon = 25.0, 90.0
-    stream = make_stream_features("resp", srate=srate, horizon_s=horizon)
-    assert isinstance(stream, RespStream)
+    stream = make_incremental_features("resp", srate=srate, horizon_s=horizon)
+    assert isinstance(stream, IncrementalResp)
     rsp = nk.rsp_simulate(duration=600, sampling_rate=25, respiratory_rate=14, random_state=2)
     for repeat in range(6):  # an hour in 1 s chunks
         t = _times(rsp.size, srate) + repeat * 600.0

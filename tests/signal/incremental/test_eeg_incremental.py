@@ -21,8 +21,8 @@ import pytest
 import scipy.signal
 
 from helo_stream.signal.features.eeg import DE_BANDS
-from helo_stream.signal.incremental import INCREMENTAL_EXTRACTORS, make_stream_features
-from helo_stream.signal.incremental.eeg import EegStream
+from helo_stream.signal.incremental import INCREMENTAL_EXTRACTORS, make_incremental_features
+from helo_stream.signal.incremental.eeg import IncrementalEeg
 
 SRATE = 300.0
 N_CHANNELS = 4
@@ -87,13 +87,13 @@ def mne_reference(recording: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     return np.asarray(rows)
 
 
-def _stream(stream: EegStream, x: np.ndarray, t: np.ndarray, chunk: int) -> np.ndarray:
+def _stream(stream: IncrementalEeg, x: np.ndarray, t: np.ndarray, chunk: int) -> np.ndarray:
     for i in range(0, len(t), chunk):
         stream.update(x[i : i + chunk], t[i : i + chunk])
     return np.asarray([stream.compute(end - WINDOW_S, end) for end in WINDOW_ENDS])
 
 
-class _LosesStateAtChunks(EegStream):
+class _LosesStateAtChunks(IncrementalEeg):
     """A classic streaming bug: filters restarted at every chunk."""
 
     def _update(self, samples: np.ndarray, timestamps_lsl: np.ndarray) -> None:
@@ -103,17 +103,17 @@ class _LosesStateAtChunks(EegStream):
 
 
 def test_registered_and_built_for_the_pipeline() -> None:
-    assert INCREMENTAL_EXTRACTORS["eeg"] is EegStream
-    stream = make_stream_features("eeg", srate=SRATE, channels=CHANNELS, horizon_s=10.0)
-    assert isinstance(stream, EegStream)
+    assert INCREMENTAL_EXTRACTORS["eeg"] is IncrementalEeg
+    stream = make_incremental_features("eeg", srate=SRATE, channels=CHANNELS, horizon_s=10.0)
+    assert isinstance(stream, IncrementalEeg)
     assert stream.names[:5] == tuple(f"eeg_de_{band}_c0" for band in DE_BANDS)
     with pytest.raises(ValueError, match="above 98 Hz"):
-        EegStream(srate=64.0, channels=CHANNELS)
+        IncrementalEeg(srate=64.0, channels=CHANNELS)
 
 
 def test_matches_offline_mne_differential_entropy(recording, mne_reference) -> None:
     x, t = recording
-    streamed = _stream(EegStream(srate=SRATE, channels=CHANNELS, horizon_s=70.0), x, t, 37)
+    streamed = _stream(IncrementalEeg(srate=SRATE, channels=CHANNELS, horizon_s=70.0), x, t, 37)
     error = np.abs(streamed - mne_reference)
     assert np.isfinite(streamed).all()
     assert error.max() <= MAX_ABS_NAT, error.max()
@@ -125,11 +125,11 @@ def test_a_broken_filter_fails_the_tolerance(recording, mne_reference, broken: s
     x, t = recording
     chunk = 37
     if broken == "no_notch":
-        stream = EegStream(srate=SRATE, channels=CHANNELS, horizon_s=70.0, notch_hz=None)
+        stream = IncrementalEeg(srate=SRATE, channels=CHANNELS, horizon_s=70.0, notch_hz=None)
     elif broken == "state_lost":
         stream, chunk = _LosesStateAtChunks(srate=SRATE, channels=CHANNELS, horizon_s=70.0), 150
     else:
-        stream = EegStream(srate=SRATE, channels=CHANNELS, horizon_s=70.0)
+        stream = IncrementalEeg(srate=SRATE, channels=CHANNELS, horizon_s=70.0)
         stream._bands = stream._bands[1:] + stream._bands[:1]
     error = np.abs(_stream(stream, x, t, chunk) - mne_reference)
     assert error.max() > MAX_ABS_NAT and error.mean() > MEAN_ABS_NAT
@@ -137,9 +137,9 @@ def test_a_broken_filter_fails_the_tolerance(recording, mne_reference, broken: s
 
 def test_chunking_does_not_change_features(recording) -> None:
     x, t = recording
-    whole = _stream(EegStream(srate=SRATE, channels=CHANNELS, horizon_s=70.0), x, t, len(t))
+    whole = _stream(IncrementalEeg(srate=SRATE, channels=CHANNELS, horizon_s=70.0), x, t, len(t))
     rng = np.random.default_rng(3)
-    stream = EegStream(srate=SRATE, channels=CHANNELS, horizon_s=70.0)
+    stream = IncrementalEeg(srate=SRATE, channels=CHANNELS, horizon_s=70.0)
     i = 0
     while i < len(t):
         n = int(rng.integers(1, 400))
@@ -153,8 +153,8 @@ def test_gaps_leave_out_their_segments(recording) -> None:
     x, t = recording
     holed_x = x.copy()
     holed_x[(t > 20.2) & (t <= 20.4), 1] = np.nan  # inside the segment (20, 21]
-    clean = EegStream(srate=SRATE, channels=CHANNELS, horizon_s=70.0)
-    holed = EegStream(srate=SRATE, channels=CHANNELS, horizon_s=70.0)
+    clean = IncrementalEeg(srate=SRATE, channels=CHANNELS, horizon_s=70.0)
+    holed = IncrementalEeg(srate=SRATE, channels=CHANNELS, horizon_s=70.0)
     clean.update(x, t)
     holed.update(holed_x, t)
     n_bands = len(DE_BANDS)

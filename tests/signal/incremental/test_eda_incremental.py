@@ -1,4 +1,4 @@
-"""EdaStream on simulated skin conductance: SCR counts, chunking, gaps, rates and memory."""
+"""IncrementalEda on simulated skin conductance: SCR counts, chunking, gaps, rates and memory."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from helo_stream.signal.features import make_extractor
-from helo_stream.signal.incremental import make_stream_features
-from helo_stream.signal.incremental.eda import EdaStream
+from helo_stream.signal.incremental import make_incremental_features
+from helo_stream.signal.incremental.eda import IncrementalEda
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -21,7 +21,7 @@ def _times(n: int, srate: float) -> np.ndarray:
     return T0 + np.arange(n) / srate
 
 
-def _feed(stream: EdaStream, x: np.ndarray, t: np.ndarray, *, sizes: np.ndarray) -> None:
+def _feed(stream: IncrementalEda, x: np.ndarray, t: np.ndarray, *, sizes: np.ndarray) -> None:
     bounds = np.concatenate(([0], np.cumsum(sizes)))
     for a, b in itertools.pairwise(bounds):
         stream.update(x[a:b], t[a:b])
@@ -41,7 +41,7 @@ def test_scr_count_and_level_on_simulated_eda() -> None:
     srate = 4.0
     eda = nk.eda_simulate(duration=90, sampling_rate=4, scr_number=6, random_state=3)
     t = _times(eda.size, srate)
-    stream = EdaStream(srate=srate)
+    stream = IncrementalEda(srate=srate)
     stream.update(eda, t)
     got = dict(zip(stream.names, stream.compute(t[0] - 1.0, t[-1]), strict=True))
     window = make_extractor("eda", srate=srate).compute(eda, t)
@@ -55,7 +55,7 @@ def test_known_responses_are_counted_with_their_rise() -> None:
     srate = 8.0
     x = _scr_train(int(120 * srate), srate, [20.0, 50.0, 80.0])
     t = _times(x.size, srate)
-    stream = EdaStream(srate=srate)
+    stream = IncrementalEda(srate=srate)
     stream.update(x, t)
     values = dict(zip(stream.names, stream.compute(T0 + 10.0, T0 + 110.0), strict=True))
     assert values["eda_scr_count"] == 3.0
@@ -75,10 +75,10 @@ def test_features_do_not_depend_on_chunking_or_on_what_came_later(
     eda = nk.eda_simulate(duration=duration, sampling_rate=int(srate), scr_number=8, random_state=5)
     eda[int(70 * srate) : int(72 * srate)] = np.nan  # a gap inside the stream
     t = _times(eda.size, srate)
-    whole = EdaStream(srate=srate, horizon_s=1000.0)
+    whole = IncrementalEda(srate=srate, horizon_s=1000.0)
     whole.update(eda, t)
 
-    chunked = EdaStream(srate=srate, horizon_s=1000.0)
+    chunked = IncrementalEda(srate=srate, horizon_s=1000.0)
     rng = np.random.default_rng(int(srate) + max_chunk)
     sizes = rng.integers(1, max_chunk + 1, size=eda.size)
     bounds = np.concatenate(([0], np.cumsum(sizes)))
@@ -109,20 +109,20 @@ def test_rise_interrupted_by_missing_or_dropped_samples_is_not_a_response() -> N
             keep = np.ones(x.size, dtype=bool)
             keep[rise] = False
             samples, stamps = samples[keep], stamps[keep]
-        stream = EdaStream(srate=srate)
+        stream = IncrementalEda(srate=srate)
         _feed(stream, samples, stamps, sizes=np.full(samples.size, 3))
         got = dict(zip(stream.names, stream.compute(T0, T0 + 60.0), strict=True))
         assert got["eda_scr_count"] == 0.0, damage
         assert np.isnan(got["eda_scr_amplitude_mean"])
         assert got["eda_tonic_mean"] == pytest.approx(np.nanmean(samples), abs=0.01)
         # The gap is only a gap: windows after it see the next response normally.
-    intact = EdaStream(srate=srate)
+    intact = IncrementalEda(srate=srate)
     intact.update(x, t)
     assert intact.compute(T0, T0 + 60.0)[5] == 1.0
 
 
 def test_flat_signal_is_a_level_without_responses() -> None:
-    stream = EdaStream(srate=4.0)
+    stream = IncrementalEda(srate=4.0)
     t = _times(480, 4.0)
     stream.update(np.full(480, 0.4), t)
     got = dict(zip(stream.names, stream.compute(t[0] - 1.0, t[-1]), strict=True))
@@ -135,11 +135,11 @@ def test_flat_signal_is_a_level_without_responses() -> None:
 def test_chest_rate_is_block_averaged_to_the_same_features() -> None:
     eda_700 = nk.eda_simulate(duration=80, sampling_rate=700, scr_number=5, random_state=2)
     t_700 = _times(eda_700.size, 700.0)
-    fast = EdaStream(srate=700.0)
+    fast = IncrementalEda(srate=700.0)
     assert fast.working_rate == pytest.approx(700.0 / 87)
     fast.update(eda_700, t_700)
     slow_x = eda_700[: eda_700.size // 87 * 87].reshape(-1, 87).mean(axis=1)
-    slow = EdaStream(srate=700.0 / 87)
+    slow = IncrementalEda(srate=700.0 / 87)
     slow.update(slow_x, t_700[86 : eda_700.size // 87 * 87 : 87])
     end = t_700[-1]
     np.testing.assert_allclose(fast.compute(end - 60, end), slow.compute(end - 60, end))
@@ -147,8 +147,8 @@ def test_chest_rate_is_block_averaged_to_the_same_features() -> None:
 
 def test_memory_stays_bounded_by_the_horizon() -> None:
     srate, horizon = 4.0, 90.0
-    stream = make_stream_features("eda", srate=srate, horizon_s=horizon)
-    assert isinstance(stream, EdaStream)
+    stream = make_incremental_features("eda", srate=srate, horizon_s=horizon)
+    assert isinstance(stream, IncrementalEda)
     eda = nk.eda_simulate(duration=600, sampling_rate=4, scr_number=60, random_state=9)
     for repeat in range(6):  # an hour in 2 s chunks
         t = _times(eda.size, srate) + repeat * 600.0

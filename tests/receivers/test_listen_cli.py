@@ -77,7 +77,7 @@ def test_timeout_without_messages_exits_1() -> None:
 
 
 def test_ctrl_c_exits_cleanly(monkeypatch) -> None:
-    from helo_stream.sinks import zmq_subscriber
+    from helo_stream.receivers import zmq_subscriber
 
     def interrupted(self, timeout_s=None):
         raise KeyboardInterrupt

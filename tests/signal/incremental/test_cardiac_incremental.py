@@ -6,8 +6,12 @@ import numpy as np
 import pytest
 
 from helo_stream.signal.features.cardiac import CARDIAC_FEATURES
-from helo_stream.signal.incremental import INCREMENTAL_EXTRACTORS, make_stream_features
-from helo_stream.signal.incremental.cardiac import BvpStream, CardiacStream, EcgStream
+from helo_stream.signal.incremental import INCREMENTAL_EXTRACTORS, make_incremental_features
+from helo_stream.signal.incremental.cardiac import (
+    IncrementalBvp,
+    IncrementalCardiac,
+    IncrementalEcg,
+)
 
 _HR = CARDIAC_FEATURES.index("hr_mean")
 _ORIGIN = 100.0  # LSL clock at the first sample
@@ -25,11 +29,13 @@ def _simulated(kind: str, *, duration_s: float, heart_rate: float, srate: float)
     )
 
 
-def _stream(kind: str, srate: float, **kwargs: float) -> CardiacStream:
-    return (BvpStream if kind == "bvp" else EcgStream)(srate=srate, **kwargs)
+def _stream(kind: str, srate: float, **kwargs: float) -> IncrementalCardiac:
+    return (IncrementalBvp if kind == "bvp" else IncrementalEcg)(srate=srate, **kwargs)
 
 
-def _fed(stream: CardiacStream, signal: np.ndarray, times: np.ndarray, chunk: int) -> CardiacStream:
+def _fed(
+    stream: IncrementalCardiac, signal: np.ndarray, times: np.ndarray, chunk: int
+) -> IncrementalCardiac:
     for start in range(0, signal.size, chunk):
         stream.update(signal[start : start + chunk], times[start : start + chunk])
     return stream
@@ -39,9 +45,9 @@ _CASES = [("bvp", 64.0, 72.0), ("ecg", 250.0, 64.0)]
 
 
 def test_registered_for_the_pipeline() -> None:
-    assert INCREMENTAL_EXTRACTORS["bvp"] is BvpStream
-    assert INCREMENTAL_EXTRACTORS["ecg"] is EcgStream
-    assert isinstance(make_stream_features("ecg", srate=700.0), EcgStream)
+    assert INCREMENTAL_EXTRACTORS["bvp"] is IncrementalBvp
+    assert INCREMENTAL_EXTRACTORS["ecg"] is IncrementalEcg
+    assert isinstance(make_incremental_features("ecg", srate=700.0), IncrementalEcg)
 
 
 @pytest.mark.parametrize(("kind", "srate", "heart_rate"), _CASES)
@@ -108,7 +114,7 @@ def test_flat_and_too_short_windows_give_nan(kind: str, srate: float) -> None:
 def test_memory_stays_bounded_over_a_long_stream() -> None:
     srate = 64.0
     period = _simulated("bvp", duration_s=60.0, heart_rate=75.0, srate=srate)
-    stream = BvpStream(srate=srate, horizon_s=70.0)
+    stream = IncrementalBvp(srate=srate, horizon_s=70.0)
     chunk = int(0.5 * srate)
     sizes = []
     for repeat in range(20):  # 20 minutes, NaN bursts included

@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
 from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
@@ -25,6 +26,13 @@ _BAR_WIDTH = 24
 #: Above this many labels the bars are laid out in two columns.
 _ONE_COLUMN_MAX = 12
 _RATE_WINDOW_S = 5.0
+
+
+def top_labels(message: Mapping[str, Any], k: int = 3) -> list[tuple[str, float]]:
+    """The ``k`` most probable labels of a message, for compact printing."""
+    p = np.asarray(message["distribution"])
+    order = np.argsort(p)[::-1][:k]
+    return [(message["labels"][i], float(p[i])) for i in order]
 
 
 def _bar(p: float, width: int = _BAR_WIDTH) -> str:
